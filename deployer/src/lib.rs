@@ -1,0 +1,1 @@
+//! deployer library: secrets, terraform, remote shipping, verification.

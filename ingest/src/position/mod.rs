@@ -1,0 +1,1 @@
+//! Position decoding and validation (tracker payload formats). Owned by the position work.
