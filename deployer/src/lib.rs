@@ -1,1 +1,5 @@
-//! deployer library: secrets, terraform, remote shipping, verification.
+//! deployer library: secrets (SOPS/age), the infrastructure contract, terraform, remote
+//! shipping over SSH, verification.
+
+pub mod contract;
+pub mod secrets;

@@ -1,0 +1,1 @@
+//! The names the deployer and the infrastructure (terraform/, compose/) agree on.

@@ -1,0 +1,1 @@
+//! SOPS dotenv + age: decrypt and encrypt credentials files in-process.
