@@ -3,10 +3,32 @@
 //! Data flows one way through these modules:
 //!
 //! ```text
-//! broker (rmqtt hooks) ─▶ position (decode + validate) ─▶ wal (append, group fsync) ─▶ PUBACK
-//!                                                         wal ─▶ writer (batch, binary COPY) ─▶ TimescaleDB
-//! http: /healthz /readyz /metrics          schema: embedded migrations
+//!  trackers ──MQTT──▶ broker (rmqtt, embedded)
+//!                       │ publish hook (broker::publish)
+//!                       ▼
+//!                     position (decode + validate) ──▶ record (WAL envelope)
+//!                       ▼
+//!                     wal (append, group fsync) ──▶ PUBACK to the device
+//!                       ▼
+//!                     writer (batch, binary COPY, checkpoint in the same transaction)
+//!                       ▼
+//!                     TimescaleDB: positions (hypertable), device_latest, rejects   ◀── schema
 //! ```
+//!
+//! Around them: `config` (CLI and `INGEST_*` environment), `service` (wiring and the drain on
+//! SIGTERM), `shutdown` (the drain signal), `health` (what `/readyz` says), `http` (health and
+//! Prometheus endpoints), `metrics` (metric names), `db` (the connection pool, TLS).
 
+pub mod broker;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod position;
+pub mod record;
+pub mod schema;
+pub mod service;
+pub mod shutdown;
 pub mod wal;
+pub mod writer;

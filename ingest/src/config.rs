@@ -1,0 +1,218 @@
+//! Command-line and environment configuration (clap). Every option of `ingest run` can also be
+//! set through an `INGEST_*` environment variable, which is how the compose file sets them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use clap::{Args, Parser, Subcommand};
+
+/// GPS tracker ingest: an MQTT broker that acknowledges a position only once it is durable,
+/// and writes every position into TimescaleDB exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "ingest", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "INGEST_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker, the WAL writer and the HTTP endpoints until SIGTERM.
+    Run(Box<RunArgs>),
+    /// Apply the database schema and exit.
+    Migrate(DbArgs),
+    /// Exit 0 when the local ingest answers /readyz with 200 (for container health checks).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/db?sslmode=require.
+    #[arg(long, env = "INGEST_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Time span of one hypertable chunk (applies to chunks created from now on).
+    #[arg(long, env = "INGEST_CHUNK_INTERVAL", default_value = "1d", value_parser = humantime::parse_duration)]
+    pub chunk_interval: Duration,
+
+    /// PEM file of the CA that signs the database server certificate (enables TLS to the
+    /// database; OVH managed databases require it).
+    #[arg(long, env = "INGEST_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HealthcheckArgs {
+    /// Address of the ingest's HTTP endpoint.
+    #[arg(long, env = "INGEST_HEALTHCHECK_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// MQTT over TCP (plain). Use `none` to disable.
+    #[arg(long, env = "INGEST_MQTT_LISTEN", default_value = "0.0.0.0:1883", value_parser = parse_listen)]
+    pub mqtt_listen: Listen,
+
+    /// MQTT over WebSocket (plain). `none` to disable.
+    #[arg(long, env = "INGEST_WS_LISTEN", default_value = "none", value_parser = parse_listen)]
+    pub ws_listen: Listen,
+
+    /// HTTP endpoint for /healthz, /readyz and /metrics.
+    #[arg(long, env = "INGEST_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub http_listen: SocketAddr,
+
+    /// Directory of the write-ahead log (on a persistent volume).
+    #[arg(long, env = "INGEST_WAL_DIR", default_value = "wal")]
+    pub wal_dir: PathBuf,
+
+    /// Size of one WAL segment file.
+    #[arg(long, env = "INGEST_WAL_SEGMENT_SIZE", default_value = "64MiB")]
+    pub wal_segment_size: ByteSize,
+
+    /// Maximum WAL backlog (bytes not yet in the database). When reached, publishes are not
+    /// acknowledged (devices keep their data) until the database catches up. `auto` = a quarter
+    /// of the WAL volume's size.
+    #[arg(long, env = "INGEST_WAL_BUDGET", default_value = "auto", value_parser = parse_budget)]
+    pub wal_budget: Budget,
+
+    /// Rows per database batch (a batch is written when full or when the linger time passes).
+    #[arg(long, env = "INGEST_BATCH_MAX_ROWS", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_max_rows: u32,
+
+    /// How long the writer waits for a batch to fill.
+    #[arg(long, env = "INGEST_BATCH_LINGER", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub batch_linger: Duration,
+
+    /// Connections in the database pool.
+    #[arg(long, env = "INGEST_DB_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub db_pool_size: u32,
+
+    /// Reject points whose time is further ahead of the reception time than this.
+    #[arg(long, env = "INGEST_MAX_FUTURE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_future: Duration,
+
+    /// Reject points older than this at reception.
+    #[arg(long, env = "INGEST_MAX_PAST", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub max_past: Duration,
+
+    /// Largest MQTT payload accepted (bigger messages are rejected and kept in `rejects`).
+    #[arg(long, env = "INGEST_MAX_PAYLOAD", default_value = "256KiB")]
+    pub max_payload: ByteSize,
+
+    /// Deadline of the graceful drain on SIGTERM (keep the compose stop_grace_period longer).
+    #[arg(long, env = "INGEST_SHUTDOWN_DEADLINE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_deadline: Duration,
+
+    /// Accept MQTT clients without credentials. For local demos only: anyone who reaches the
+    /// port can then publish as any device.
+    #[arg(long, env = "INGEST_ALLOW_ANONYMOUS", default_value_t = false)]
+    pub allow_anonymous: bool,
+}
+
+/// A listen address, or disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    On(SocketAddr),
+}
+
+impl Listen {
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Listen::Off => None,
+            Listen::On(a) => Some(a),
+        }
+    }
+}
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("off") || s.is_empty() {
+        return Ok(Listen::Off);
+    }
+    s.parse::<SocketAddr>()
+        .map(Listen::On)
+        .map_err(|e| format!("expected HOST:PORT (e.g. 0.0.0.0:1883) or `none`: {e}"))
+}
+
+/// The WAL disk budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// A quarter of the WAL volume's size, computed at start.
+    Auto,
+    Bytes(u64),
+}
+
+fn parse_budget(s: &str) -> Result<Budget, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Budget::Auto);
+    }
+    let b: ByteSize = s
+        .parse()
+        .map_err(|e| format!("expected a size such as 2GiB or `auto`: {e}"))?;
+    if b.as_u64() < 1024 * 1024 {
+        return Err("the WAL budget must be at least 1MiB".into());
+    }
+    Ok(Budget::Bytes(b.as_u64()))
+}
+
+/// Hides the password of a PostgreSQL URL for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_parses_addresses_and_none() {
+        assert_eq!(parse_listen("none").unwrap(), Listen::Off);
+        assert_eq!(parse_listen("127.0.0.1:1883").unwrap(), Listen::On("127.0.0.1:1883".parse().unwrap()));
+        assert!(parse_listen("localhost").unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn budget_parses_sizes_and_refuses_tiny_or_garbage() {
+        assert_eq!(parse_budget("auto").unwrap(), Budget::Auto);
+        assert_eq!(parse_budget("2GiB").unwrap(), Budget::Bytes(2 * 1024 * 1024 * 1024));
+        assert!(parse_budget("10").is_err());
+        assert!(parse_budget("lots").is_err());
+    }
+
+    #[test]
+    fn redaction_hides_the_password() {
+        let r = redact_url("postgres://app:s3cret@db:5432/x?sslmode=require");
+        assert!(!r.contains("s3cret"));
+        assert!(r.starts_with("postgres://app:***@db"));
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[test]
+    fn cli_refuses_bad_values_with_clear_errors() {
+        let base = ["ingest", "run", "--database-url", "postgres://x@y/z"];
+        let err = Cli::try_parse_from(base.iter().chain(["--batch-max-rows", "0"].iter())).unwrap_err();
+        assert!(err.to_string().contains("batch-max-rows"));
+        let err = Cli::try_parse_from(base.iter().chain(["--max-future", "soon"].iter())).unwrap_err();
+        assert!(err.to_string().contains("max-future"));
+        let err = Cli::try_parse_from(["ingest", "run"]).unwrap_err();
+        assert!(err.to_string().contains("database-url"));
+        assert!(Cli::try_parse_from(base).is_ok());
+    }
+}
