@@ -157,6 +157,10 @@ pub const DB_CA_FILE: &str = "db-ca.pem";
 /// containers; use it in `DATABASE_URL` (`sslmode=verify-full&sslrootcert=...`).
 pub const DB_CA_CONTAINER_PATH: &str = "/run/secrets/db-ca.pem";
 
+/// Database (on the same managed server) that holds PowerSync's bucket storage; the deployer
+/// builds `PS_STORAGE_URI` with it and the PowerSync user.
+pub const POWERSYNC_STORAGE_DATABASE: &str = "powersync_storage";
+
 /// Marker file that cloud-init writes last, once Docker is installed and the data volume is
 /// mounted; the deployer waits for it over SSH before shipping the bundle.
 pub const CLOUD_INIT_MARKER: &str = "/var/lib/cloud/instance/boot-finished-docker";

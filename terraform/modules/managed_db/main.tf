@@ -38,6 +38,14 @@ resource "ovh_cloud_project_database_database" "app" {
   name         = var.database_name
 }
 
+# PowerSync's bucket storage lives in its own database on the same server.
+resource "ovh_cloud_project_database_database" "powersync_storage" {
+  service_name = var.project_id
+  engine       = "postgresql"
+  cluster_id   = ovh_cloud_project_database.this.id
+  name         = var.powersync_storage_database
+}
+
 resource "ovh_cloud_project_database_postgresql_user" "app" {
   service_name = var.project_id
   cluster_id   = ovh_cloud_project_database.this.id

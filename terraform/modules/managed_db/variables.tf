@@ -79,3 +79,9 @@ variable "powersync_user" {
   type        = string
   default     = "powersync"
 }
+
+variable "powersync_storage_database" {
+  description = "Database holding PowerSync's bucket storage (PS_STORAGE_URI)."
+  type        = string
+  default     = "powersync_storage"
+}
