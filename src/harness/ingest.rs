@@ -72,8 +72,6 @@ impl Ingest {
             .arg(format!("127.0.0.1:{mqtt_port}"))
             .arg("--http-listen")
             .arg(format!("127.0.0.1:{http_port}"))
-            .arg("--wal-budget")
-            .arg("256MiB")
             .args(&opts.args)
             .env("INGEST_LOG", "info,rmqtt=warn,rmqtt_net=warn")
             .stdin(Stdio::null())
@@ -81,6 +79,9 @@ impl Ingest {
             .stderr(log);
         if opts.allow_anonymous {
             cmd.arg("--allow-anonymous");
+        }
+        if !opts.args.iter().any(|a| a == "--wal-budget") {
+            cmd.args(["--wal-budget", "256MiB"]);
         }
         let child = cmd.spawn().context("spawning ingest")?;
         let mut me = Ingest { child: Some(child), opts, mqtt_port, http_port, log_path };
