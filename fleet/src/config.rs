@@ -185,9 +185,11 @@ impl FleetConfig {
             });
         }
         let (lat, lon) = self.centre;
-        if !(lat.is_finite() && lon.is_finite() && (-85.0..=85.0).contains(&lat))
-            || !(-180.0..=180.0).contains(&lon)
-        {
+        let usable = lat.is_finite()
+            && lon.is_finite()
+            && (-85.0..=85.0).contains(&lat)
+            && (-180.0..=180.0).contains(&lon);
+        if !usable {
             return Err(ConfigError::Centre { lat, lon });
         }
         if !self.radius_m.is_finite() || self.radius_m <= 0.0 {
