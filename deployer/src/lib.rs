@@ -1,5 +1,30 @@
-//! deployer library: secrets (SOPS/age), the infrastructure contract, terraform, remote
-//! shipping over SSH, verification.
+//! deployer: one command from a fresh checkout to a verified AccoReboot edge environment.
+//!
+//! Data flows one way through these modules:
+//!
+//! - [`cli`] parses `deployer <command> <env>`; [`app`] dispatches to the commands.
+//! - [`env`] resolves the checkout and the environment (terraform/environments/<env>).
+//! - [`secrets`] decrypts the SOPS/age credentials ([`decrypt`] is the bridge), and
+//!   [`credentials`] decides which names reach which child process.
+//! - [`terraform`] runs the real `terraform` binary and parses its outputs per [`contract`].
+//! - [`remote`] talks to the instance with the system OpenSSH: pinned host keys, wait loops,
+//!   uploads, remote commands; [`bundle`] renders the compose bundle for an env.
+//! - [`openstack`] drives the instance's power state (Nova); [`verify`] checks a deployed env
+//!   from outside; [`db_lifecycle`] stops/starts preprod's database; [`reboot_test`] is the
+//!   no-data-loss test across a reboot.
+//! - [`process`], [`progress`] and [`redact`] are the plumbing: run a tool, show the step
+//!   and its elapsed time, keep secrets out of every line printed.
 
+pub mod app;
+pub mod commands;
+pub mod cli;
 pub mod contract;
+pub mod credentials;
+pub mod decrypt;
+pub mod env;
+pub mod process;
+pub mod progress;
+pub mod remote;
+pub mod redact;
 pub mod secrets;
+pub mod terraform;
