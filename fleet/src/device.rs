@@ -5,14 +5,18 @@
 //!
 //! The rumqttc `poll()` future is never dropped while the connection lives (it is not
 //! cancel-safe: a write interrupted half-way would leave a publish registered but unsent);
-//! timers and control messages are raced against the same pinned future.
+//! timers and control messages are raced against the same pinned future. The device keeps
+//! one timer (reset, not re-created) and one pending "phase changed" future, so an MQTT
+//! event costs no timer registration and no lock on the fleet-wide control channel.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions, Outgoing, Packet, QoS};
 use tokio::sync::watch;
-use tokio::time::sleep_until;
+use tokio::time::{sleep_until, Sleep};
 use tracing::{debug, trace};
 
 use crate::backoff::Backoff;
@@ -48,6 +52,30 @@ enum ConnEnd {
     Lost { was_up: bool },
 }
 
+type PhaseFuture = Pin<Box<dyn Future<Output = Phase> + Send>>;
+
+/// Waits until the fleet leaves `Running`. If the Fleet handle is dropped without `stop()`, the device
+/// drains with no time left.
+fn watch_phase(mut rx: watch::Receiver<Phase>) -> PhaseFuture {
+    Box::pin(async move {
+        loop {
+            match rx.changed().await {
+                Ok(()) => {
+                    let p = *rx.borrow_and_update();
+                    if p != Phase::Running {
+                        return p;
+                    }
+                }
+                Err(_) => {
+                    return Phase::Draining {
+                        deadline: Instant::now(),
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Far enough in the future to mean "never" for a timer.
 const NEVER: Duration = Duration::from_secs(86_400 * 365);
 /// Extra slots in the client's request queue beyond `max_inflight` (for DISCONNECT).
@@ -58,10 +86,11 @@ pub(crate) struct Device {
     topic: String,
     cfg: Arc<FleetConfig>,
     stats: Arc<FleetStats>,
-    control: watch::Receiver<Phase>,
-    /// False once the fleet handle is gone (then the device drains with no time left).
-    control_open: bool,
+    /// Resolves when the fleet changes phase; re-armed after each change.
+    next_phase: PhaseFuture,
     phase: Phase,
+    /// The one timer of this device: next point due, linger, drain deadline, or reconnect.
+    timer: Pin<Box<Sleep>>,
     ledger: Ledger,
     walk: Walk,
     /// When the device may first connect (its slot in the ramp-up).
@@ -96,13 +125,13 @@ impl Device {
         let offset = Duration::from_secs_f64(period * ((seed >> 11) as f64 / (1u64 << 53) as f64));
         let phase = *control.borrow();
         Device {
+            next_phase: watch_phase(control),
+            timer: Box::pin(sleep_until((start_at + NEVER).into())),
             topic: FleetConfig::topic(&id),
             id,
             walk: Walk::new(seed, cfg.centre, cfg.radius_m),
             backoff: Backoff::new(cfg.reconnect_min, cfg.reconnect_max, seed),
             phase,
-            control,
-            control_open: true,
             ledger: Ledger::new(),
             start_at,
             t0: start_at + offset,
@@ -239,16 +268,19 @@ impl Device {
         }
     }
 
-    fn on_control(&mut self, changed: Result<(), watch::error::RecvError>) {
-        match changed {
-            Ok(()) => self.phase = *self.control.borrow_and_update(),
-            Err(_) => {
-                // The Fleet handle was dropped without stop(): finish now.
-                self.control_open = false;
-                self.phase = Phase::Draining {
-                    deadline: Instant::now(),
-                };
-            }
+    fn on_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        // Draining is final: stop() consumes the Fleet, so nothing follows it.
+        self.next_phase = Box::pin(std::future::pending());
+    }
+
+    /// Points the timer at the earliest of `wakes` (or far away), re-arming only if needed.
+    fn arm(&mut self, wakes: &[Option<Instant>]) {
+        let now = Instant::now();
+        let at = wakes.iter().flatten().min().copied().unwrap_or(now + NEVER);
+        let at: tokio::time::Instant = at.into();
+        if self.timer.deadline() != at || self.timer.is_elapsed() {
+            self.timer.as_mut().reset(at);
         }
     }
 
@@ -264,13 +296,11 @@ impl Device {
             if now >= until {
                 return true;
             }
-            let wake = self.next_point_at();
-            let deadline = self.drain_deadline();
+            let wakes = [Some(until), self.next_point_at(), self.drain_deadline()];
+            self.arm(&wakes);
             tokio::select! {
-                _ = sleep_until(until.into()) => return true,
-                _ = sleep_until(wake.unwrap_or(now + NEVER).into()), if wake.is_some() => {}
-                r = self.control.changed(), if self.control_open => self.on_control(r),
-                _ = sleep_until(deadline.unwrap_or(now + NEVER).into()), if deadline.is_some() => {}
+                _ = &mut self.timer => {}
+                p = &mut self.next_phase => self.on_phase(p),
             }
         }
     }
@@ -311,27 +341,27 @@ impl Device {
                 let poll = eventloop.poll();
                 tokio::pin!(poll);
                 loop {
-                    let now = Instant::now();
-                    let gen_at = self.next_point_at();
-                    let linger_at = if up { self.linger_at(now) } else { None };
-                    let wake = match (gen_at, linger_at) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
+                    let linger_at = if up {
+                        self.linger_at(Instant::now())
+                    } else {
+                        None
                     };
-                    let deadline = self.drain_deadline();
+                    let wakes = [self.next_point_at(), linger_at, self.drain_deadline()];
+                    self.arm(&wakes);
                     tokio::select! {
                         ev = &mut poll => break ev,
-                        _ = sleep_until(wake.unwrap_or(now + NEVER).into()), if wake.is_some() => {
-                            self.generate_due(Instant::now());
-                        }
-                        r = self.control.changed(), if self.control_open => self.on_control(r),
-                        _ = sleep_until(deadline.unwrap_or(now + NEVER).into()), if deadline.is_some() => {
-                            debug!(device = %self.id, "drain deadline reached with {} points unacknowledged", self.ledger.unacked());
-                            if up {
-                                self.stats.on_disconnected(0);
+                        _ = &mut self.timer => {
+                            let now = Instant::now();
+                            if self.drain_deadline().is_some_and(|d| d <= now) {
+                                debug!(device = %self.id, "drain deadline reached with {} points unacknowledged", self.ledger.unacked());
+                                if up {
+                                    self.stats.on_disconnected(0);
+                                }
+                                return ConnEnd::Finished;
                             }
-                            return ConnEnd::Finished;
+                            self.generate_due(now);
                         }
+                        p = &mut self.next_phase => self.on_phase(p),
                     }
                     if up && !disconnecting {
                         if self.drained() {
