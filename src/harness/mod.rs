@@ -2,6 +2,7 @@
 
 mod db;
 mod ingest;
+pub mod verify;
 
-pub use db::{database_url, TestDb};
+pub use db::{database_url, OwnServer, TestDb};
 pub use ingest::{free_port, ingest_binary, Ingest, IngestOptions};
