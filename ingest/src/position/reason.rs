@@ -59,11 +59,14 @@ pub enum RejectReason {
     AttributesTooLarge,
     /// A WAL record that could not be decoded (used by the writer, never by `decode`).
     CorruptRecord,
+    /// A point the database refused permanently (e.g. a string jsonb cannot hold); used by the
+    /// writer, never by `decode`.
+    DatabaseRejected,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 25] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::UnknownTopic,
         RejectReason::BadDeviceId,
         RejectReason::TopicIdentityMismatch,
@@ -89,6 +92,7 @@ impl RejectReason {
         RejectReason::BatteryOutOfRange,
         RejectReason::AttributesTooLarge,
         RejectReason::CorruptRecord,
+        RejectReason::DatabaseRejected,
     ];
 
     /// Stable snake_case name (metric label, rejects table column).
@@ -119,6 +123,7 @@ impl RejectReason {
             RejectReason::BatteryOutOfRange => "battery_out_of_range",
             RejectReason::AttributesTooLarge => "attributes_too_large",
             RejectReason::CorruptRecord => "corrupt_record",
+            RejectReason::DatabaseRejected => "database_rejected",
         }
     }
 
