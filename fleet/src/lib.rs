@@ -9,9 +9,9 @@
 //!
 //! Module map (data flows top to bottom):
 //! - [`config`]: [`FleetConfig`], [`Credentials`], validation ([`ConfigError`]).
-//! - `motion`: the random walk that produces plausible positions.
+//! - [`motion`]: the random walk that produces plausible positions.
 //! - [`position`]: one fix and its JSON payload encoding.
-//! - `ledger`: where each point of a device is (buffer, in flight, acknowledged).
+//! - [`ledger`]: where each point of a device is (buffer, in flight, acknowledged).
 //! - `backoff`: reconnect waits.
 //! - `device`: the per-device task driving the MQTT connection.
 //! - [`stats`]: live counters and latency histogram ([`FleetStats`]).
@@ -36,8 +36,8 @@ mod backoff;
 pub mod config;
 mod device;
 pub mod fleet;
-mod ledger;
-mod motion;
+pub mod ledger;
+pub mod motion;
 pub mod position;
 pub mod report;
 pub mod stats;

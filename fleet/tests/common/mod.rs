@@ -65,6 +65,11 @@ impl Mosquitto {
         m
     }
 
+    /// Process id of the running broker.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
