@@ -376,6 +376,23 @@ async fn broken_identity_file_is_refused() {
         "{err}"
     );
 
+    // An id without any segment (segments deleted from outside) is refused: LSNs would
+    // restart at 0 under the same id.
+    std::fs::write(
+        dir.path().join("wal_id"),
+        "8d3f2c1e-6a4b-4c2d-9e8f-0a1b2c3d4e5f\n",
+    )
+    .unwrap();
+    for base in segment_bases(dir.path()) {
+        std::fs::remove_file(dir.path().join(format!("{base:016x}.seg"))).unwrap();
+    }
+    let err = Wal::open(dir.path(), WalOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no segment files although the WAL id exists"),
+        "{err}"
+    );
+
     // A fresh directory gets a different identity.
     let other = tempfile::tempdir().unwrap();
     let (a, _) = Wal::open(other.path(), WalOptions::default()).unwrap();

@@ -198,7 +198,7 @@ async fn corrupt_tail_of_an_older_segment_is_quarantined_not_cut() {
     let segs = segments(dir.path());
     assert!(segs.len() >= 3);
     // The last record of the first segment.
-    let last_of_first = *lsns.iter().filter(|l| **l < segs[1].0).last().unwrap();
+    let last_of_first = *lsns.iter().rfind(|l| **l < segs[1].0).unwrap();
     let (path, offset) = locate(dir.path(), last_of_first);
     let len_before = std::fs::metadata(&path).unwrap().len();
     let f = OpenOptions::new().write(true).open(&path).unwrap();

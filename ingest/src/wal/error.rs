@@ -117,7 +117,10 @@ impl WalError {
             WalError::Io { op, path, source } => WalError::Io {
                 op,
                 path: path.clone(),
-                source: io::Error::new(source.kind(), source.to_string()),
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
             },
             WalError::Closed => WalError::Closed,
             other => WalError::Inconsistent {

@@ -5,11 +5,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use super::{segment, WalError};
+use super::{segment, Lsn, WalError};
 
 const ID_FILE: &str = "wal_id";
 const LOCK_FILE: &str = "LOCK";
@@ -40,9 +40,14 @@ pub fn lock(dir: &Path) -> Result<DirLock, WalError> {
     }
 }
 
-/// Reads the WAL id, creating it if the directory holds no segments yet.
-/// Returns the id and whether it was created now.
-pub fn load_or_create(dir: &Path, has_segments: bool) -> Result<(Uuid, bool), WalError> {
+/// Reads the WAL id from `dir`, or creates it when the directory is new.
+///
+/// `segments` are the segment files found. A new WAL gets its first (empty) segment before
+/// its id, so that "id without segments" can only mean segments were deleted from outside
+/// (LSNs would start again at 0 under the same id and the database checkpoint would skip new
+/// records) and is refused, while a crash between the two steps (one empty segment at LSN 0,
+/// no id) is finished here. Returns the id and whether it was created now.
+pub fn load_or_create(dir: &Path, segments: &[(Lsn, PathBuf)]) -> Result<(Uuid, bool), WalError> {
     let path = dir.join(ID_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -53,10 +58,32 @@ pub fn load_or_create(dir: &Path, has_segments: bool) -> Result<(Uuid, bool), Wa
                      aside to start a new WAL"
                 ),
             })?;
+            if segments.is_empty() {
+                return Err(WalError::BadIdentity {
+                    path,
+                    reason: "no segment files although the WAL id exists: LSNs would start again \
+                             at 0 and the database checkpoint would skip new records. Restore the \
+                             segments, or delete wal_id too to start a new WAL"
+                        .into(),
+                });
+            }
             Ok((id, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if has_segments {
+            let fresh = match segments {
+                [] => {
+                    segment::create(dir, 0)?;
+                    true
+                }
+                [(0, only)] => {
+                    std::fs::metadata(only)
+                        .map_err(|e| WalError::io("inspect", only, e))?
+                        .len()
+                        == 0
+                }
+                _ => false,
+            };
+            if !fresh {
                 return Err(WalError::BadIdentity {
                     path,
                     reason: "missing although segment files exist; without it the database \

@@ -127,14 +127,13 @@ impl Wal {
         opts.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| WalError::io("create directory", dir, e))?;
         let dir_lock = identity::lock(dir)?;
-        let files = segment::list(dir)?;
-        let (id, created) = identity::load_or_create(dir, !files.is_empty())?;
+        let mut files = segment::list(dir)?;
+        let (id, created) = identity::load_or_create(dir, &files)?;
+        if created {
+            files = segment::list(dir)?;
+        }
         let mut recovered = recovery::recover(dir, &files)?;
         recovered.report.created = created;
-        if recovered.segments.is_empty() {
-            segment::create(dir, 0)?;
-            recovered.segments.push((0, 0));
-        }
         let quarantined = quarantine::count(dir)?;
 
         let mut ledger = Ledger {
@@ -143,10 +142,17 @@ impl Wal {
         };
         ledger.segments.extend(recovered.segments.iter().copied());
         ledger.skips.extend(recovered.skips.iter().copied());
-        let (active_base, active_end) = *recovered.segments.last().unwrap_or(&(0, 0));
+        let (Some(&(first_base, _)), Some(&(active_base, active_end))) =
+            (recovered.segments.first(), recovered.segments.last())
+        else {
+            return Err(WalError::Inconsistent {
+                path: dir.to_path_buf(),
+                reason: "no segment file after recovery".into(),
+            });
+        };
         ledger.durable_end = active_end;
         ledger.last_durable_lsn = recovered.report.last_lsn;
-        ledger.release_point = ledger.normalize(recovered.segments[0].0);
+        ledger.release_point = ledger.normalize(first_base);
         match recovered.oldest {
             Some((seq, appended_us)) => {
                 ledger.release_seq = seq;

@@ -138,6 +138,12 @@ impl Writer {
                 for req in batch {
                     let _ = req.done.send(Err(e.duplicate()));
                 }
+                // Cut the partial bytes now rather than at the next batch, so the file never
+                // keeps them longer than necessary. If this fails too, the next batch retries.
+                let dir = self.shared.dir.clone();
+                if let Err(repair) = self.repair_if_needed(&dir) {
+                    error!(error = %repair, "WAL segment repair failed; appends fail until it succeeds");
+                }
             }
         }
     }
