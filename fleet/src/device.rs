@@ -276,8 +276,10 @@ impl Device {
 
     /// Points the timer at the earliest of `wakes` (or far away), re-arming only if needed.
     fn arm(&mut self, wakes: &[Option<Instant>]) {
-        let now = Instant::now();
-        let at = wakes.iter().flatten().min().copied().unwrap_or(now + NEVER);
+        let at = match wakes.iter().flatten().min() {
+            Some(at) => *at,
+            None => self.start_at + NEVER,
+        };
         let at: tokio::time::Instant = at.into();
         if self.timer.deadline() != at || self.timer.is_elapsed() {
             self.timer.as_mut().reset(at);
