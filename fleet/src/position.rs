@@ -27,13 +27,11 @@ pub struct Position {
 }
 
 /// Appends the payload for `points` to `out`: a single object for one point, a JSON array
-/// for more. `out` is not cleared, so a caller can reuse one buffer.
-///
-/// # Panics
-/// Never: `Position` has no map keys or fallible fields, so serialization cannot fail; an
-/// empty slice encodes as `[]`.
+/// for more (an empty slice gives `[]`). `out` is not cleared, so a caller can reuse one
+/// buffer.
 pub fn encode_payload(points: &[Position], out: &mut Vec<u8>) {
-    // Writing to a Vec cannot fail and a plain struct of numbers always serializes.
+    // Writing into a Vec cannot fail, and a struct of plain numbers always serializes
+    // (serde_json writes non-finite floats as null rather than failing).
     let result = match points {
         [one] => serde_json::to_writer(&mut *out, one),
         many => serde_json::to_writer(&mut *out, many),

@@ -36,7 +36,7 @@ fn mosquitto_bin() -> PathBuf {
             return PathBuf::from(s);
         }
     }
-    panic!("mosquitto is not installed: run `apt-get install -y mosquitto mosquitto-clients`");
+    panic!("mosquitto is not installed: run `apt-get install -y mosquitto`");
 }
 
 pub fn free_port() -> u16 {
