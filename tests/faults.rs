@@ -70,7 +70,7 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
     assert!(metric(&ingest, "ingest_wal_backlog_records") > 0.0);
 
     server.restart().unwrap();
-    assert!(wait_until(Duration::from_secs(30), || ingest.http_get("/readyz").map(|r| r.0) == Ok(200)).await, "never ready again");
+    assert!(wait_until(Duration::from_secs(30), || matches!(ingest.http_get("/readyz"), Ok((200, _)))).await, "never ready again");
     let report = fleet.stop(Duration::from_secs(20)).await;
     assert!(report.unacked.is_empty());
     let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
@@ -124,7 +124,7 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
     let dir = tempfile::tempdir().unwrap();
     let ingest = start(&db.url, dir.path().join("wal"), &["--wal-budget", "1MiB", "--wal-segment-size", "64KiB"]);
     let mut cfg = fleet_cfg(ingest.mqtt_port, "budget-", 20, 100.0);
-    cfg.max_points = Some(600);
+    cfg.max_points = Some(1500);
     let fleet = fleet::Fleet::start(cfg).unwrap();
 
     // The backlog reaches the budget: acknowledgements stop, the refusals are counted.
@@ -137,13 +137,13 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
     let (_, body) = ingest.http_get("/readyz").unwrap();
     assert!(body.contains("budget"), "{body}");
     assert!(fleet.stats().acked_points() < plateau + 200, "acknowledgements went on past the budget");
-    assert!(fleet.stats().acked_points() < 12_000);
+    assert!(fleet.stats().acked_points() < 30_000);
 
     // The database returns: the backlog drains, acknowledgements resume by themselves.
     server.restart().unwrap();
     fleet.wait_all_acked(Duration::from_secs(90)).await.expect("every point acknowledged after the drain");
     let report = fleet.stop(Duration::from_secs(10)).await;
-    assert_eq!(report.acked.len(), 12_000);
+    assert_eq!(report.acked.len(), 30_000);
     let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
     assert!(v.is_perfect(), "{v:?}");
     drop(ingest);
