@@ -76,6 +76,9 @@ pub struct SshArgs {
         default_value_t = 10.0
     )]
     pub marker_interval: f64,
+    /// The file cloud-init writes last on the instance.
+    #[arg(long, global = true, env = "DEPLOYER_CLOUD_INIT_MARKER", default_value = crate::contract::CLOUD_INIT_MARKER)]
+    pub marker_path: String,
     /// Directory of the compose bundle on the instance.
     #[arg(long, global = true, env = "DEPLOYER_REMOTE_DIR", default_value = crate::contract::REMOTE_DIR)]
     pub remote_dir: String,

@@ -16,15 +16,21 @@
 //!   and its elapsed time, keep secrets out of every line printed.
 
 pub mod app;
+pub mod bundle;
 pub mod commands;
 pub mod cli;
 pub mod contract;
 pub mod credentials;
 pub mod decrypt;
+pub mod dump_store;
 pub mod env;
+pub mod openstack;
 pub mod process;
 pub mod progress;
 pub mod remote;
 pub mod redact;
+pub mod reboot_test;
+pub mod remote_sql;
 pub mod secrets;
 pub mod terraform;
+pub mod verify;

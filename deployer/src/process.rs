@@ -142,6 +142,11 @@ impl Cmd {
         parts.join(" ")
     }
 
+    /// The std command (for callers that wire stdin/stdout to files).
+    pub fn std_command(&self) -> Command {
+        self.command()
+    }
+
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.args);

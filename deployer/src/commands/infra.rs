@@ -139,7 +139,13 @@ pub fn output(ctx: &mut Ctx, name: &str, only: Option<&str>) -> anyhow::Result<i
         }
         return Ok(0);
     }
-    for (k, v) in &parsed.raw {
+    // Terraform leaves null outputs out; show them as null (database switched off).
+    let mut all = parsed.raw.clone();
+    for name in crate::contract::TF_OUTPUTS {
+        all.entry(name.to_string())
+            .or_insert(serde_json::Value::Null);
+    }
+    for (k, v) in &all {
         let shown = if outputs::is_sensitive(k) && !v.is_null() {
             "(sensitive: `deployer output <env> <name>` prints it)".to_owned()
         } else {

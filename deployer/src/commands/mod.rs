@@ -6,4 +6,5 @@ pub mod infra;
 pub mod instance;
 pub mod reboot;
 pub mod secrets;
+pub mod session;
 pub mod ship;

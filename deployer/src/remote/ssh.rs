@@ -221,6 +221,53 @@ impl SshTarget {
         Ok(())
     }
 
+    /// Runs `remote` with stdin from `input` and/or stdout into `output` (binary-safe, streamed:
+    /// database dumps). stderr is kept for the error message.
+    pub fn run_files(
+        &self,
+        remote: &str,
+        input: Option<&Path>,
+        output: Option<&Path>,
+        redactor: &Redactor,
+    ) -> Result<(), SshError> {
+        let cmd = self.command(remote);
+        crate::progress::detail(&format!("    $ {}", cmd.display(redactor)));
+        let io_err = |source| SshError::Remote {
+            target: self.display(),
+            source: CmdError::Io {
+                program: "ssh".into(),
+                source,
+            },
+        };
+        let mut c = cmd.std_command();
+        c.stdin(match input {
+            Some(p) => std::process::Stdio::from(std::fs::File::open(p).map_err(io_err)?),
+            None => std::process::Stdio::null(),
+        });
+        c.stdout(match output {
+            Some(p) => std::process::Stdio::from(std::fs::File::create(p).map_err(io_err)?),
+            None => std::process::Stdio::null(),
+        });
+        c.stderr(std::process::Stdio::piped());
+        let out = c.output().map_err(|source| SshError::Remote {
+            target: self.display(),
+            source: CmdError::Spawn {
+                program: "ssh".into(),
+                source,
+            },
+        })?;
+        let out = CmdOutput {
+            status: out.status,
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(self.classify(&out, &cmd, redactor))
+        }
+    }
+
     /// Reads a file from the host (`None` when it does not exist).
     pub fn read_file(&self, path: &str, redactor: &Redactor) -> Result<Option<String>, SshError> {
         let q = quote(path);

@@ -96,9 +96,11 @@ pub fn parse(json: &str) -> Result<TfOutputs, OutputsError> {
             .ok_or_else(|| OutputsError::Malformed(format!("output `{name}` has no \"value\"")))?;
         raw.insert(name, value);
     }
+    // Terraform leaves null outputs out of `output -json`: the database outputs are null
+    // while the database is switched off, so only the others must be present.
     let missing: Vec<String> = TF_OUTPUTS
         .iter()
-        .filter(|n| !raw.contains_key(**n))
+        .filter(|n| !is_database_output(n) && !raw.contains_key(**n))
         .map(|n| n.to_string())
         .collect();
     if !missing.is_empty() {
@@ -132,6 +134,11 @@ pub fn parse(json: &str) -> Result<TfOutputs, OutputsError> {
         database,
         raw,
     })
+}
+
+/// The outputs that are null while the database is switched off.
+pub fn is_database_output(name: &str) -> bool {
+    name.starts_with("db_") || name.starts_with("powersync_db_")
 }
 
 /// Is `name` declared sensitive by the contract?
@@ -241,6 +248,12 @@ pub(crate) mod tests {
     fn database_may_be_off() {
         let o = parse(&sample(false).to_string()).unwrap();
         assert!(o.database.is_none());
+        // As Terraform prints it: null outputs left out.
+        let mut doc = sample(false);
+        doc.as_object_mut()
+            .unwrap()
+            .retain(|k, _| !is_database_output(k));
+        assert!(parse(&doc.to_string()).unwrap().database.is_none());
     }
 
     #[test]
