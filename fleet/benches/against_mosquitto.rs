@@ -47,11 +47,13 @@ async fn run(s: &Scenario, secs: u64) {
     cfg.devices = s.devices;
     cfg.rate_per_device = s.rate;
     cfg.points_per_message = s.points_per_message;
-    cfg.ramp_up = Duration::from_secs(1);
+    // At most ~2,000 new connections per second, so the broker's accept queue keeps up.
+    let ramp_up = Duration::from_secs_f64((s.devices as f64 / 2000.0).max(1.0));
+    cfg.ramp_up = ramp_up;
     let fleet = Fleet::start(cfg).expect("valid scenario");
     let stats = fleet.stats();
-    // Warm-up: ramp-up plus one second.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Warm-up: ramp-up plus two seconds.
+    tokio::time::sleep(ramp_up + Duration::from_secs(2)).await;
     let _ = stats.take_interval_latency();
     let (c0, b0, a0, t0) = (
         cpu_seconds(None),
