@@ -200,6 +200,8 @@ impl Ledger {
     /// (acknowledged times, unacknowledged times), each in time order.
     pub fn into_times(mut self) -> (Vec<i64>, Vec<i64>) {
         self.on_disconnect();
+        // Already in order when the broker acknowledges in order (MQTT 3.1.1 brokers do).
+        self.acked.sort_unstable();
         let unacked = self.buffer.iter().map(|p| p.time).collect();
         (self.acked, unacked)
     }
