@@ -29,6 +29,38 @@ pub enum Command {
     Migrate(DbArgs),
     /// Exit 0 when the local ingest answers /readyz with 200 (for container health checks).
     Healthcheck(HealthcheckArgs),
+    /// Manage MQTT accounts (devices and services): add, list, disable, enable, rotate-secret.
+    Device(DeviceArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[command(subcommand)]
+    pub action: DeviceAction,
+}
+
+/// What to do with the account registry. Secrets are printed once, on standard output only.
+#[derive(Debug, Subcommand, Clone)]
+pub enum DeviceAction {
+    /// Register an account and print its new secret (shown only this once).
+    Add {
+        /// Account id = MQTT username: 1-64 characters of [A-Za-z0-9._:-], or user/device for OwnTracks.
+        id: String,
+        /// A service account (backend): reads every position, sends commands, publishes no positions.
+        #[arg(long)]
+        service: bool,
+    },
+    /// List accounts (id, kind, enabled, created, last seen); never shows secrets.
+    List,
+    /// Refuse new logins and close the account's sessions within seconds.
+    Disable { id: String },
+    /// Allow logins again.
+    Enable { id: String },
+    /// Issue a new secret (printed once); sessions using the old one are closed within seconds.
+    RotateSecret { id: String },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -117,6 +149,59 @@ pub struct RunArgs {
     /// port can then publish as any device.
     #[arg(long, env = "INGEST_ALLOW_ANONYMOUS", default_value_t = false)]
     pub allow_anonymous: bool,
+
+    /// MQTT over TLS, usually 0.0.0.0:8883 (needs --tls-cert and --tls-key). `none` to disable.
+    #[arg(long, env = "INGEST_MQTTS_LISTEN", default_value = "none", value_parser = parse_listen)]
+    pub mqtts_listen: Listen,
+
+    /// MQTT over secure WebSocket, for browsers (needs --tls-cert and --tls-key). `none` to disable.
+    #[arg(long, env = "INGEST_WSS_LISTEN", default_value = "none", value_parser = parse_listen)]
+    pub wss_listen: Listen,
+
+    /// PEM certificate chain of the MQTT host name (e.g. the one Caddy obtains from Let's Encrypt).
+    #[arg(long, env = "INGEST_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "INGEST_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// How often the TLS files are checked for a renewed certificate.
+    #[arg(long, env = "INGEST_TLS_RELOAD_INTERVAL", default_value = "30s", value_parser = parse_positive_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// Time a client has for the TLS/WebSocket handshake and for sending CONNECT.
+    #[arg(long, env = "INGEST_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Most MQTT clients connected at once (0 = no limit).
+    #[arg(long, env = "INGEST_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// New MQTT logins accepted per second, all clients together (0 = no limit).
+    #[arg(long, env = "INGEST_MAX_CONNECTION_RATE", default_value_t = 1_000)]
+    pub max_connection_rate: u32,
+
+    /// Messages per second one account may publish (0 = no limit).
+    #[arg(long, env = "INGEST_DEVICE_MESSAGE_RATE", default_value_t = 50)]
+    pub device_message_rate: u32,
+
+    /// Messages an account may publish at once above its rate (offline buffer flushes).
+    #[arg(long, env = "INGEST_DEVICE_MESSAGE_BURST", default_value_t = 500)]
+    pub device_message_burst: u32,
+
+    /// How long a verified login is trusted before the registry is asked again whether the
+    /// account is still enabled; also how soon connected sessions of a disabled account close.
+    #[arg(long, env = "INGEST_AUTH_CACHE_TTL", default_value = "5s", value_parser = parse_positive_duration)]
+    pub auth_cache_ttl: Duration,
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("expected a duration such as 5s or 1m: {e}"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
 }
 
 /// A listen address, or disabled.
@@ -214,5 +299,31 @@ mod tests {
         let err = Cli::try_parse_from(["ingest", "run"]).unwrap_err();
         assert!(err.to_string().contains("database-url"));
         assert!(Cli::try_parse_from(base).is_ok());
+    }
+
+    #[test]
+    fn security_flags_parse_and_refuse_nonsense() {
+        let base = ["ingest", "run", "--database-url", "postgres://x@y/z"];
+        let cli = Cli::try_parse_from(base.iter().chain(["--mqtts-listen", "127.0.0.1:8883", "--tls-cert", "c.pem", "--tls-key", "k.pem"].iter())).unwrap();
+        let Command::Run(args) = cli.command else { panic!("not run") };
+        assert_eq!(args.mqtts_listen, Listen::On("127.0.0.1:8883".parse().unwrap()));
+        assert_eq!(args.wss_listen, Listen::Off);
+        assert_eq!(args.auth_cache_ttl, Duration::from_secs(5));
+        let err = Cli::try_parse_from(base.iter().chain(["--handshake-timeout", "0s"].iter())).unwrap_err();
+        assert!(err.to_string().contains("greater than zero"), "{err}");
+        let err = Cli::try_parse_from(base.iter().chain(["--max-connection-rate", "lots"].iter())).unwrap_err();
+        assert!(err.to_string().contains("max-connection-rate"), "{err}");
+    }
+
+    #[test]
+    fn device_subcommands_parse() {
+        let db = ["--database-url", "postgres://x@y/z"];
+        let parse = |args: &[&str]| Cli::try_parse_from(["ingest", "device"].iter().chain(db.iter()).chain(args.iter()));
+        let Command::Device(d) = parse(&["add", "dev-1", "--service"]).unwrap().command else { panic!() };
+        assert!(matches!(d.action, DeviceAction::Add { ref id, service: true } if id == "dev-1"));
+        assert!(matches!(parse(&["rotate-secret", "x"]).unwrap().command, Command::Device(DeviceArgs { action: DeviceAction::RotateSecret { .. }, .. })));
+        assert!(parse(&["list"]).is_ok() && parse(&["disable", "x"]).is_ok() && parse(&["enable", "x"]).is_ok());
+        assert!(parse(&["add"]).is_err(), "add needs an id");
+        assert!(parse(&["delete", "x"]).is_err());
     }
 }

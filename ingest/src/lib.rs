@@ -19,9 +19,11 @@
 //! SIGTERM), `shutdown` (the drain signal), `health` (what `/readyz` says), `http` (health and
 //! Prometheus endpoints), `metrics` (metric names), `db` (the connection pool, TLS).
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod db;
+pub mod device_cli;
 pub mod health;
 pub mod http;
 pub mod metrics;

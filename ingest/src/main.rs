@@ -1,4 +1,4 @@
-//! The `ingest` command line: `run`, `migrate`, `healthcheck`.
+//! The `ingest` command line: `run`, `migrate`, `healthcheck`, `device`.
 
 use anyhow::Context;
 use clap::Parser;
@@ -45,6 +45,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("schema up to date (version {}, {ran} migration(s) applied now)", ingest::schema::latest_version());
             Ok(())
         }
+        Command::Device(args) => ingest::device_cli::run(args, &mut std::io::stdout().lock()).await,
         Command::Healthcheck(h) => ingest::http::check_ready(h.addr)
             .await
             .map_err(|e| anyhow::anyhow!("not ready: {e}")),
@@ -53,7 +54,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 
 fn init_logs(format: &str) {
     let filter = EnvFilter::try_from_env("INGEST_LOG").unwrap_or_else(|_| EnvFilter::new("info,rmqtt=warn,rmqtt_net=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {

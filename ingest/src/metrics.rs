@@ -40,6 +40,20 @@ pub const CONNECTED_CLIENTS: &str = "ingest_mqtt_connected_clients";
 /// MQTT connections accepted since start.
 pub const CONNECTIONS: &str = "ingest_mqtt_connections_total";
 
+/// MQTT logins by outcome (`allowed`, `bad_credentials`, `disabled`, `unavailable`,
+/// `no_credentials`, or the limit that refused it).
+pub const AUTH: &str = "ingest_mqtt_auth_total";
+/// Queries the device registry made (logins, revocation checks, administration).
+pub const AUTH_DB_QUERIES: &str = "ingest_auth_db_queries_total";
+/// Publishes and subscriptions refused by the topic ACL, by action and account kind.
+pub const ACL_DENIED: &str = "ingest_mqtt_acl_denied_total";
+/// Logins and messages refused by a limit (`max_connections`, `connection_rate`, `device_message_rate`).
+pub const LIMIT_REFUSALS: &str = "ingest_mqtt_limit_refusals_total";
+/// Sessions closed because their account was disabled, removed or its secret rotated.
+pub const KICKED: &str = "ingest_mqtt_sessions_kicked_total";
+/// TLS certificate reloads, by outcome (`ok`, `error`).
+pub const TLS_RELOADS: &str = "ingest_tls_reloads_total";
+
 /// Installs the global recorder and describes every metric; returns the handle that renders them.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
@@ -69,4 +83,10 @@ fn describe() {
     describe_gauge!(DB_UP, "1 when the database is reachable");
     describe_gauge!(CONNECTED_CLIENTS, "MQTT clients connected");
     describe_counter!(CONNECTIONS, "MQTT connections accepted");
+    describe_counter!(AUTH, "MQTT logins, by outcome");
+    describe_counter!(AUTH_DB_QUERIES, "Device registry queries");
+    describe_counter!(ACL_DENIED, "Publishes and subscriptions refused by the ACL");
+    describe_counter!(LIMIT_REFUSALS, "Logins and messages refused by a limit");
+    describe_counter!(KICKED, "Sessions closed by revocation");
+    describe_counter!(TLS_RELOADS, "TLS certificate reloads, by outcome");
 }

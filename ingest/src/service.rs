@@ -72,6 +72,11 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
         ws_listen: args.ws_listen.addr(),
         allow_anonymous: args.allow_anonymous,
         max_packet_size: (args.max_payload.as_u64() as u32).saturating_add(64 * 1024),
+        mqtts_listen: args.mqtts_listen.addr(),
+        wss_listen: args.wss_listen.addr(),
+        handshake_timeout: args.handshake_timeout,
+        max_connections: args.max_connections,
+        security: crate::broker::SecurityOptions::from_args(&args)?,
         ..BrokerOptions::default()
     };
     let broker = Broker::start(&broker_opts, wal.clone(), validation, health.clone()).await?;
@@ -81,6 +86,12 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
     }
     if let Some(a) = broker.ws_addr {
         info!(addr = %a, "MQTT over WebSocket listening");
+    }
+    if let Some(a) = broker.mqtts_addr {
+        info!(addr = %a, "MQTT over TLS listening");
+    }
+    if let Some(a) = broker.wss_addr {
+        info!(addr = %a, "MQTT over secure WebSocket listening");
     }
 
     let http_listener = http::bind(args.http_listen)

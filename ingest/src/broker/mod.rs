@@ -163,4 +163,6 @@ fn listener(opts: &BrokerOptions, name: &str, addr: SocketAddr) -> Builder {
         .max_handshaking_limit(1000)
         .allow_zero_keepalive(true)
         .nodelay(true)
+        // A restart right after a crash must rebind while old connections sit in TIME_WAIT.
+        .reuseaddr(Some(true))
 }
