@@ -6,7 +6,8 @@ locals {
   powersync_domain = "sync.${local.dns_suffix}"
   mqtt_domain      = "mqtt.${local.dns_suffix}"
 
-  db_region    = coalesce(var.db_region, upper(regex("^[A-Za-z]+", var.region)))
+  db_region = coalesce(var.db_region, upper(regex("^[A-Za-z]+", var.region)))
+  # Outside the DHCP pool (.100-.250) of modules/network.
   private_ipv4 = cidrhost(var.private_cidr, 10)
 }
 

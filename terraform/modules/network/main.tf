@@ -36,5 +36,11 @@ resource "ovh_cloud_project_network_private_subnet_v2" "this" {
   dhcp         = true
   # No gateway: the instance's default route stays on its public interface (Ext-Net).
   enable_gateway_ip = false
-  dns_nameservers   = []
+
+  # DHCP (database nodes) hands out .100-.250; .2-.99 stay free for fixed addresses such as
+  # the instance's (the environments put the instance on .10).
+  allocation_pools {
+    start = cidrhost(var.cidr, 100)
+    end   = cidrhost(var.cidr, 250)
+  }
 }

@@ -30,7 +30,7 @@ variable "cidr" {
   type        = string
 
   validation {
-    condition     = can(cidrhost(var.cidr, 0))
-    error_message = "cidr must be an IPv4 CIDR such as 10.42.0.0/24."
+    condition     = can(cidrhost(var.cidr, 250)) && !strcontains(var.cidr, ":")
+    error_message = "cidr must be an IPv4 CIDR of at least /24, such as 10.42.0.0/24."
   }
 }
