@@ -97,3 +97,37 @@ async fn hundreds_of_devices_each_on_its_own_connection() {
         "grouped by device, in time order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_fleet_ends_every_device() {
+    let broker = Mosquitto::start();
+    let mut cfg = FleetConfig::new("127.0.0.1", broker.port);
+    cfg.devices = 5;
+    cfg.rate_per_device = 20.0;
+    let f = Fleet::start(cfg).unwrap();
+    let stats = f.stats();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stats.connected() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "devices did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(f);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stats.connected() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "devices still connected after drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let generated = stats.snapshot().generated;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        stats.snapshot().generated,
+        generated,
+        "nothing generated after drop"
+    );
+}
