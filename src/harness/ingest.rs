@@ -13,6 +13,7 @@ pub fn ingest_binary() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("INGEST_BIN") {
         return Ok(PathBuf::from(p));
     }
+    ensure_built()?;
     let exe = std::env::current_exe()?;
     // target/<profile>/deps/<test> -> target/<profile>/ingest
     let profile_dir = exe.parent().and_then(Path::parent).context("unexpected test binary location")?;
@@ -21,6 +22,26 @@ pub fn ingest_binary() -> anyhow::Result<PathBuf> {
         bail!("{} not found: build it with `cargo build -p ingest` (cargo test --workspace does)", bin.display());
     }
     Ok(bin)
+}
+
+/// `cargo test -p accoreboot-edge` does not rebuild another package's binary: build it once
+/// per test process so a test never runs a stale `ingest` (a no-op when it is up to date).
+fn ensure_built() -> anyhow::Result<()> {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "ingest", "--bin", "ingest"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        match cmd.status() {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(format!("cargo build -p ingest failed ({s})")),
+            Err(e) => Err(format!("cannot run cargo to build ingest: {e}")),
+        }
+    });
+    result.clone().map_err(|e| anyhow::anyhow!(e))
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).
