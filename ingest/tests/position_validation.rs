@@ -318,6 +318,21 @@ fn attributes_are_bounded() {
 }
 
 #[test]
+fn attributes_with_nul_characters_are_refused() {
+    // PostgreSQL jsonb cannot store U+0000.
+    assert_eq!(
+        reason_of(json!({"note": "a\u{0}b"})),
+        Some(RejectReason::InvalidField)
+    );
+    assert_eq!(
+        reason_of(json!({"attributes": {"deep": [{"k\u{0}": 1}]}})),
+        Some(RejectReason::InvalidField)
+    );
+    // An escaped backslash followed by "u0000" is plain text.
+    assert_eq!(reason_of(json!({"note": "\\u0000"})), None);
+}
+
+#[test]
 fn too_large_payload() {
     let cfg = ValidationConfig {
         max_payload_bytes: 100,
@@ -368,6 +383,17 @@ fn config_reads_humantime_and_defaults() {
 }
 
 #[test]
+fn config_example_of_the_docs_is_the_default() {
+    let example = r#"{"allow_null_island": false, "max_speed": 350.0, "max_accuracy": null,
+ "max_future": "5m", "max_past": "90days", "max_payload_bytes": 262144,
+ "max_points": 10000, "max_attributes_bytes": 4096, "teltonika": true}"#;
+    let docs = include_str!("../../docs/payloads.md");
+    assert!(docs.contains(example), "docs/payloads.md example changed");
+    let cfg: ValidationConfig = serde_json::from_str(example).unwrap();
+    assert_eq!(cfg, ValidationConfig::default());
+}
+
+#[test]
 fn reason_names_and_codes_are_stable() {
     let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(
@@ -398,6 +424,7 @@ fn reason_names_and_codes_are_stable() {
             "battery_out_of_range",
             "attributes_too_large",
             "corrupt_record",
+            "database_rejected",
         ]
     );
     for (i, r) in RejectReason::ALL.iter().enumerate() {

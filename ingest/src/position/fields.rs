@@ -233,7 +233,14 @@ impl<'a> Attributes<'a> {
 
     /// Parses what was collected. Keys of the explicit object win over unknown fields with
     /// the same name. None when there is nothing.
+    ///
+    /// A string holding U+0000 is refused: PostgreSQL `jsonb` cannot store it.
     pub fn finish(self) -> Result<Option<Map<String, Value>>, Fail> {
+        let may_hold_nul = self
+            .extra
+            .iter()
+            .any(|(_, raw)| raw.get().contains("u0000"))
+            || self.explicit.is_some_and(|raw| raw.get().contains("u0000"));
         let mut map = Map::new();
         for (key, raw) in self.extra {
             let value = serde_json::from_str::<Value>(raw.get())
@@ -245,6 +252,22 @@ impl<'a> Attributes<'a> {
                 .map_err(|e| Fail::json("field `attributes`", &e))?;
             map.extend(explicit);
         }
+        if may_hold_nul && map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+            return Err(Fail::new(
+                RejectReason::InvalidField,
+                "attributes hold a string with the character U+0000, which cannot be stored",
+            ));
+        }
         Ok(if map.is_empty() { None } else { Some(map) })
+    }
+}
+
+/// True when a string (key or value) anywhere in `value` contains U+0000.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
