@@ -89,29 +89,24 @@ fn is_null(raw: &RawValue) -> bool {
 
 /// A finite number, or None for `null`.
 pub(crate) fn number(field: &str, raw: &RawValue) -> Result<Option<f64>, Fail> {
-    if is_null(raw) {
-        return Ok(None);
-    }
-    let value = serde_json::from_str::<f64>(raw.get()).map_err(|e| {
-        if e.to_string().starts_with("number out of range") {
-            Fail::json(&format!("field `{field}`"), &e)
-        } else {
-            Fail::new(
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => {}
+        _ if is_null(raw) => return Ok(None),
+        _ => {
+            return Err(Fail::new(
                 RejectReason::InvalidField,
-                format!(
-                    "field `{field}` must be a number, got {}",
-                    shorten(raw.get())
-                ),
-            )
+                format!("field `{field}` must be a number, got {}", shorten(text)),
+            ))
         }
-    })?;
-    if value.is_finite() {
-        Ok(Some(value))
-    } else {
-        Err(Fail::new(
-            RejectReason::InvalidField,
-            format!("field `{field}` is not a finite number"),
-        ))
+    }
+    // The JSON parser has checked the number's syntax already; Rust's parser rounds exactly.
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(Some(value)),
+        _ => Err(Fail::new(
+            RejectReason::NumberOutOfRange,
+            format!("field `{field}`: number out of range"),
+        )),
     }
 }
 
