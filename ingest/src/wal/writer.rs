@@ -42,12 +42,7 @@ pub(crate) fn run(shared: Arc<Shared>, active: ActiveSegment, dir_lock: DirLock)
         buf: Vec::with_capacity(1 << 20),
     };
     while let Some(batch) = writer.take_batch() {
-        let bytes: u64 = batch
-            .iter()
-            .map(|r| record::framed_len(r.payload.len()))
-            .sum();
         writer.commit(batch);
-        lock(&shared.queue).reserved_bytes -= bytes;
     }
     // Release the directory lock before announcing the stop, so a reopen right after `close`
     // succeeds.
@@ -121,7 +116,16 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
-        match self.write_batch(&batch) {
+        let bytes: u64 = batch
+            .iter()
+            .map(|r| record::framed_len(r.payload.len()))
+            .sum();
+        let result = self.write_batch(&batch);
+        // Return the batch's budget reservation before anyone learns the outcome: on success
+        // its bytes are now counted as unreleased, so an appender that follows sees an exact
+        // figure rather than the batch counted twice.
+        lock(&shared.queue).reserved_bytes -= bytes;
+        match result {
             Ok(first) => {
                 Counters::add(&counters.appends, batch.len() as u64);
                 let mut lsn = first;
