@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use deployer::contract;
 
+mod common;
+
 /// Root of the repository (the deployer crate lives one level below it).
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -337,6 +339,7 @@ mod tf {
             "skip_region_validation",
             "skip_requesting_account_id",
             "skip_s3_checksum",
+            "skip_metadata_api_check",
         ] {
             if !matches!(attr(body, flag), Some(Expression::Bool(true))) {
                 findings.push(format!("{}: backend s3 must set {flag} = true", dir.rel));
@@ -1753,4 +1756,126 @@ fn check_infra_catches_bad_cloud_init_and_formatting() {
     assert!(out.contains("FAIL: cloud-init schema"), "{out}");
     assert!(out.contains("FAIL: terraform fmt"), "{out}");
     assert!(out.contains("FAIL: shellcheck"), "{out}");
+}
+
+// ------------------------------------------------------------------------------------------
+// The real backend blocks against a real S3 server (moto): state and lock file land where the
+// contract says, and a held lock stops a second writer.
+
+/// A root with the env's terraform block (backend included, providers left out so that
+/// nothing is downloaded) and one builtin resource.
+fn backend_probe_root(env: &str) -> tempfile::TempDir {
+    let versions = repo_root().join(format!(
+        "{}/{env}/versions.tf",
+        contract::TF_ENVIRONMENTS_DIR
+    ));
+    let body = hcl::parse(&fs::read_to_string(versions).unwrap()).unwrap();
+    let tf = body
+        .blocks()
+        .find(|b| b.identifier() == "terraform")
+        .expect("terraform block");
+    let mut kept = hcl::Body::builder();
+    for a in tf.body().attributes() {
+        kept = kept.add_attribute(a.clone());
+    }
+    for b in tf.body().blocks().filter(|b| b.identifier() == "backend") {
+        kept = kept.add_block(b.clone());
+    }
+    let terraform = hcl::Block::builder("terraform")
+        .add_structures(kept.build().into_inner())
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\nresource \"terraform_data\" \"probe\" {{\n  input = \"{env}\"\n}}\n",
+        hcl::to_string(&hcl::Body::builder().add_block(terraform).build()).unwrap()
+    );
+    fs::write(dir.path().join("main.tf"), text).unwrap();
+    dir
+}
+
+fn terraform_in(dir: &Path, moto: &common::moto::Moto, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new("terraform");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env_remove("TF_CLI_CONFIG_FILE");
+    if args.first() == Some(&"init") {
+        cmd.arg(format!(
+            "-backend-config=endpoints={{s3=\"{}\"}}",
+            moto.endpoint()
+        ))
+        .arg("-backend-config=use_path_style=true");
+    }
+    let out = cmd.output().expect("terraform runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn every_env_backend_writes_state_and_honours_the_lock_file() {
+    common::require_tool("terraform", "Terraform 1.11.4: /usr/local/bin/terraform");
+    let moto = common::moto::Moto::start();
+    moto.create_bucket(contract::STATE_BUCKET);
+    for env in contract::ENVIRONMENTS {
+        let dir = backend_probe_root(env);
+        let (ok, out) = terraform_in(dir.path(), &moto, &["init", "-input=false", "-no-color"]);
+        assert!(
+            ok,
+            "{env}: terraform init with the real backend block failed:\n{out}"
+        );
+        let (ok, out) = terraform_in(
+            dir.path(),
+            &moto,
+            &["apply", "-input=false", "-auto-approve", "-no-color"],
+        );
+        assert!(ok, "{env}: terraform apply failed:\n{out}");
+        let key = contract::state_key(env);
+        let keys = moto.keys(contract::STATE_BUCKET);
+        assert!(
+            keys.contains(&key),
+            "{env}: no {key} in the bucket: {keys:?}"
+        );
+        assert!(
+            moto.get(contract::STATE_BUCKET, &key)
+                .contains("terraform_data"),
+            "{env}: the state does not hold the probe resource"
+        );
+
+        // Someone else holds the lock: a second apply must refuse to write.
+        let lock = format!("{key}.tflock");
+        moto.put(
+            contract::STATE_BUCKET,
+            &lock,
+            r#"{"ID":"held-by-test","Operation":"OperationTypeApply","Who":"someone@else"}"#,
+        );
+        let (ok, out) = terraform_in(
+            dir.path(),
+            &moto,
+            &[
+                "apply",
+                "-input=false",
+                "-auto-approve",
+                "-no-color",
+                "-lock-timeout=1s",
+            ],
+        );
+        assert!(
+            !ok,
+            "{env}: apply succeeded while the lock file was held:\n{out}"
+        );
+        assert!(
+            out.contains("Error acquiring the state lock") && out.contains("held-by-test"),
+            "{env}: failed, but not because of the held lock:\n{out}"
+        );
+        moto.delete(contract::STATE_BUCKET, &lock);
+    }
 }

@@ -31,5 +31,6 @@ terraform {
     skip_region_validation      = true
     skip_requesting_account_id  = true
     skip_s3_checksum            = true
+    skip_metadata_api_check     = true
   }
 }
