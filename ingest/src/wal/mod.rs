@@ -126,6 +126,11 @@ impl Wal {
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, RecoveryReport), WalError> {
         opts.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| WalError::io("create directory", dir, e))?;
+        // The directory's own entry must be durable too (it may have just been created, here
+        // or by the caller), or a power loss could lose the whole WAL with acknowledged records.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            segment::sync_dir(parent)?;
+        }
         let dir_lock = identity::lock(dir)?;
         let mut files = segment::list(dir)?;
         let (id, created) = identity::load_or_create(dir, &files)?;
