@@ -611,3 +611,34 @@ fn every_env_backend_writes_state_and_honours_the_lock_file() {
         moto.delete(contract::STATE_BUCKET, &lock);
     }
 }
+
+#[test]
+fn a_missing_tool_fails_saying_what_to_install() {
+    // A PATH with every program of this machine except caddy.
+    let bin = tempfile::tempdir().unwrap();
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let link = bin.path().join(&name);
+            if name != "caddy" && !link.exists() {
+                std::os::unix::fs::symlink(e.path(), link).unwrap();
+            }
+        }
+    }
+    let out = Command::new(bin.path().join("bash"))
+        .arg(repo_root().join("scripts/check-infra"))
+        .args(["--tools-only", "--root"])
+        .arg(repo_root())
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-infra passed without caddy");
+    assert!(
+        text.contains("FAIL: caddy is not installed: install the Debian package caddy"),
+        "{text}"
+    );
+}
