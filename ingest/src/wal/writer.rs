@@ -163,10 +163,12 @@ impl Writer {
         let next_seq = lock(&self.shared.ledger).next_seq;
         let appended_us = now_us();
         self.buf.clear();
+        let mut last_lsn = first;
         for (i, req) in batch.iter().enumerate() {
+            last_lsn = first + self.buf.len() as u64;
             let header = RecordHeader {
                 len: req.payload.len() as u32,
-                lsn: first + self.buf.len() as u64,
+                lsn: last_lsn,
                 seq: next_seq + i as u64,
                 appended_us,
             };
@@ -194,8 +196,6 @@ impl Writer {
             return Err(e);
         }
         Counters::add(&self.shared.counters.fsyncs, 1);
-        let last_lsn = first + self.buf.len() as u64
-            - record::framed_len(batch[batch.len() - 1].payload.len());
         self.active.len += self.buf.len() as u64;
         let end = self.active.base + self.active.len;
         {
