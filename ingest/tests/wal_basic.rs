@@ -448,3 +448,37 @@ async fn reader_behind_a_release_continues_with_what_is_left() {
     assert_eq!(wal.stats().unreleased_records, expected_unreleased);
     assert_eq!(wal.stats().last_durable_lsn, Some(lsns[59]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_batch_is_cancel_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), small_segments()).unwrap();
+    let writer = {
+        let wal = wal.clone();
+        tokio::spawn(async move {
+            let mut lsns = Vec::new();
+            for i in 0..300 {
+                lsns.push(wal.append(payload(i)).await.unwrap());
+                if i % 50 == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+            lsns
+        })
+    };
+    let mut reader = wal.reader(None);
+    let mut got = Vec::new();
+    let mut timeouts = 0;
+    while got.len() < 300 {
+        // Tiny timeouts drop the future at every possible await point.
+        let wait = std::time::Duration::from_micros(50 + (got.len() as u64 % 7) * 100);
+        match tokio::time::timeout(wait, reader.next_batch(7)).await {
+            Ok(batch) => got.extend(batch.unwrap()),
+            Err(_) => timeouts += 1,
+        }
+    }
+    let lsns = writer.await.unwrap();
+    let expected: Vec<(Lsn, Bytes)> = lsns.iter().copied().zip((0..300).map(payload)).collect();
+    assert_eq!(got, expected);
+    assert!(timeouts > 0, "the test never cancelled a read");
+}

@@ -60,6 +60,9 @@ impl WalReader {
 
     /// Returns the next 1..=`max_records` durable records in LSN order, waiting until at least
     /// one exists. Fails with `Closed` once the WAL is closed and every record was read.
+    ///
+    /// Cancel-safe: dropping the future (for example in `tokio::time::timeout` or `select!`)
+    /// loses no record; the next call continues where the last returned batch ended.
     pub async fn next_batch(&mut self, max_records: usize) -> Result<Vec<(Lsn, Bytes)>, WalError> {
         let max_records = max_records.max(1);
         if !self.started {
