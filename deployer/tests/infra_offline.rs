@@ -642,3 +642,31 @@ fn a_missing_tool_fails_saying_what_to_install() {
         "{text}"
     );
 }
+
+#[test]
+fn broken_module_wiring_is_caught() {
+    let dir = scratch_copy();
+    let main = dir.path().join("terraform/environments/preprod/main.tf");
+    edit(
+        &main,
+        "  allow_plain_mqtt    = var.allow_plain_mqtt\n",
+        "  allow_plain_mqt     = var.allow_plain_mqtt\n",
+    );
+    edit(&main, "  allowed_cidr = module.network.cidr\n", "");
+    let outputs = dir.path().join("terraform/environments/preprod/outputs.tf");
+    edit(
+        &outputs,
+        "module.compute.public_ipv4",
+        "module.compute.public_ip",
+    );
+    edit(
+        &outputs,
+        "value       = var.region",
+        "value       = var.regoin",
+    );
+    let findings = tf::check(dir.path());
+    assert_found(&findings, &["preprod", "passes allow_plain_mqt"]);
+    assert_found(&findings, &["preprod", "required input allowed_cidr"]);
+    assert_found(&findings, &["preprod", "module.compute.public_ip,"]);
+    assert_found(&findings, &["preprod", "var.regoin"]);
+}

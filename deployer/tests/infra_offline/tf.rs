@@ -486,6 +486,7 @@ pub fn check(root: &Path) -> Vec<String> {
             }
         }
         check_tfvars(root, &dir, env, &mut findings);
+        check_wiring(root, &dir, &mut findings);
         module_sets.push((env.to_string(), mods));
     }
 
@@ -501,6 +502,15 @@ pub fn check(root: &Path) -> Vec<String> {
             }
         }
     }
+
+    // Modules: their own var.* references are declared.
+    for src in &all_modules {
+        let rel = normalize(&format!("{}/test/{src}", contract::TF_ENVIRONMENTS_DIR));
+        let dir = Dir::load(root, &rel, &mut Vec::new());
+        check_var_refs(&dir, &mut findings);
+    }
+    let boot = Dir::load(root, contract::TF_BOOTSTRAP_DIR, &mut Vec::new());
+    check_var_refs(&boot, &mut findings);
 
     // Modules: every provider they use is declared with its source.
     for src in &all_modules {
@@ -582,4 +592,108 @@ pub fn normalize(path: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// Text of every .tf file of a directory, with `#` and `//` comment lines removed.
+fn source_text(dir: &Dir) -> String {
+    dir.files
+        .iter()
+        .filter_map(|(p, _)| fs::read_to_string(p).ok())
+        .flat_map(|t| {
+            t.lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !l.starts_with('#') && !l.starts_with("//")
+                })
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every `var.NAME` used in a directory is a declared variable.
+fn check_var_refs(dir: &Dir, findings: &mut Vec<String>) {
+    let declared = dir.labeled("variable");
+    let re = regex::Regex::new(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)").unwrap();
+    let text = source_text(dir);
+    let used: BTreeSet<&str> = re
+        .captures_iter(&text)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect();
+    for name in used {
+        if !declared.contains_key(name) {
+            findings.push(format!(
+                "{}: uses var.{name}, which is not declared",
+                dir.rel
+            ));
+        }
+    }
+}
+
+/// What `terraform validate` would say about the wiring, without providers: module inputs
+/// exist in the module, required module inputs are passed, `module.X.Y` references name an
+/// output of module X, and `var.X` references are declared.
+fn check_wiring(root: &Path, dir: &Dir, findings: &mut Vec<String>) {
+    check_var_refs(dir, findings);
+    let meta = [
+        "source",
+        "count",
+        "for_each",
+        "depends_on",
+        "providers",
+        "version",
+    ];
+    let mut outputs_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, block) in dir.labeled("module") {
+        let Some(src) = attr_str(block.body(), "source") else {
+            continue;
+        };
+        let mdir = Dir::load(
+            root,
+            &normalize(&format!("{}/{src}", dir.rel)),
+            &mut Vec::new(),
+        );
+        let vars = mdir.labeled("variable");
+        let passed: BTreeSet<&str> = block
+            .body()
+            .attributes()
+            .map(|a| a.key())
+            .filter(|k| !meta.contains(k))
+            .collect();
+        for p in &passed {
+            if !vars.contains_key(*p) {
+                findings.push(format!(
+                    "{}: module \"{name}\" passes {p}, which {src} does not declare",
+                    dir.rel
+                ));
+            }
+        }
+        for (v, b) in &vars {
+            if attr(b.body(), "default").is_none() && !passed.contains(v.as_str()) {
+                findings.push(format!(
+                    "{}: module \"{name}\" does not pass the required input {v}",
+                    dir.rel
+                ));
+            }
+        }
+        outputs_of.insert(name, mdir.labeled("output").into_keys().collect());
+    }
+    let re =
+        regex::Regex::new(r"\bmodule\.([A-Za-z0-9_-]+)(?:\[[^\]]*\])?\.([A-Za-z0-9_-]+)").unwrap();
+    let text = source_text(dir);
+    for c in re.captures_iter(&text) {
+        let (m, o) = (&c[1], &c[2]);
+        match outputs_of.get(m) {
+            None => findings.push(format!(
+                "{}: references module.{m}, which is not wired",
+                dir.rel
+            )),
+            Some(outs) if !outs.contains(o) => findings.push(format!(
+                "{}: references module.{m}.{o}, which the module does not output",
+                dir.rel
+            )),
+            Some(_) => {}
+        }
+    }
 }
