@@ -48,38 +48,64 @@ fn missing_mac() {
 
 #[test]
 fn garbled_enc_syntax_and_bad_base64() {
-    let t = common().replace("OS_USERNAME=ENC[AES256_GCM,data:", "OS_USERNAME=ENC[AES256_GCM,dta:");
+    let t = common().replace(
+        "OS_USERNAME=ENC[AES256_GCM,data:",
+        "OS_USERNAME=ENC[AES256_GCM,dta:",
+    );
     let err = fails(&t);
     assert!(
         matches!(&err, SecretsError::MalformedValue { name, line: 4, .. } if name == "OS_USERNAME"),
         "{err}"
     );
-    let t = common().replace("OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=", "OS_USERNAME=ENC[AES256_GCM,data:Mh!!5oeM/fw=");
-    let err = fails(&t);
-    assert!(matches!(err, SecretsError::MalformedValue { reason, .. } if reason.contains("base64")));
-    let t = common().replace("OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=", "OS_USERNAME=plain-text-now");
-    assert!(matches!(fails(&t), SecretsError::MalformedValue { .. }));
-    let t = common().replace("OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=", "OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fx=");
-    assert!(matches!(fails(&t), SecretsError::TamperedValue { .. } | SecretsError::MalformedValue { .. }));
     let t = common().replace(
-        "type:str]\nOS_USERNAME",
-        "type:int]\nOS_USERNAME",
+        "OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=",
+        "OS_USERNAME=ENC[AES256_GCM,data:Mh!!5oeM/fw=",
     );
-    assert!(matches!(fails(&t), SecretsError::UnsupportedValueType { .. }));
+    let err = fails(&t);
+    assert!(
+        matches!(err, SecretsError::MalformedValue { reason, .. } if reason.contains("base64"))
+    );
+    let t = common().replace(
+        "OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=",
+        "OS_USERNAME=plain-text-now",
+    );
+    assert!(matches!(fails(&t), SecretsError::MalformedValue { .. }));
+    let t = common().replace(
+        "OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fw=",
+        "OS_USERNAME=ENC[AES256_GCM,data:MhRU5oeM/fx=",
+    );
+    assert!(matches!(
+        fails(&t),
+        SecretsError::TamperedValue { .. } | SecretsError::MalformedValue { .. }
+    ));
+    let t = common().replace("type:str]\nOS_USERNAME", "type:int]\nOS_USERNAME");
+    assert!(matches!(
+        fails(&t),
+        SecretsError::UnsupportedValueType { .. }
+    ));
 }
 
 #[test]
 fn altered_encrypted_comment_is_refused() {
     let t = common().replacen("#ENC[AES256_GCM,data:aKiY", "#ENC[AES256_GCM,data:bKiY", 1);
-    assert!(matches!(fails(&t), SecretsError::TamperedComment { line: 1, .. }));
+    assert!(matches!(
+        fails(&t),
+        SecretsError::TamperedComment { line: 1, .. }
+    ));
 }
 
 #[test]
 fn wrong_key_lists_the_recipients() {
     let err = secrets::decrypt_str(&common(), &stranger()).unwrap_err();
-    assert!(matches!(err, SecretsError::NoMatchingIdentity { .. }), "{err}");
+    assert!(
+        matches!(err, SecretsError::NoMatchingIdentity { .. }),
+        "{err}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw"), "{msg}");
+    assert!(
+        msg.contains("age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw"),
+        "{msg}"
+    );
     assert!(msg.contains("stranger"), "{msg}");
 }
 
@@ -87,7 +113,10 @@ fn wrong_key_lists_the_recipients() {
 fn empty_plain_and_non_utf8_files() {
     assert!(matches!(fails(""), SecretsError::Empty { .. }));
     assert!(matches!(fails("\n\n"), SecretsError::Empty { .. }));
-    assert!(matches!(fails("A=1\n#c\n"), SecretsError::NotEncrypted { .. }));
+    assert!(matches!(
+        fails("A=1\n#c\n"),
+        SecretsError::NotEncrypted { .. }
+    ));
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bin.enc.env");
     std::fs::write(&f, [b'A', b'=', 0xff, 0xfe, b'\n']).unwrap();
@@ -101,9 +130,15 @@ fn empty_plain_and_non_utf8_files() {
 #[test]
 fn line_without_equals_and_huge_lines() {
     let t = replace_line(&common(), "OS_USERNAME=", Some("OS_USERNAME"));
-    assert!(matches!(fails(&t), SecretsError::MissingEquals { line: 4, .. }));
+    assert!(matches!(
+        fails(&t),
+        SecretsError::MissingEquals { line: 4, .. }
+    ));
     let huge = format!("A={}\n{}", "x".repeat(100_000), common());
-    assert!(matches!(fails(&huge), SecretsError::LineTooLong { line: 1, .. }));
+    assert!(matches!(
+        fails(&huge),
+        SecretsError::LineTooLong { line: 1, .. }
+    ));
     let many = format!("{}{}", "A=xxxxxxxxxxxxxxxx\n".repeat(300_000), common());
     assert!(matches!(fails(&many), SecretsError::TooLarge { .. }));
 }
@@ -112,13 +147,21 @@ fn line_without_equals_and_huge_lines() {
 fn metadata_problems() {
     let c = common();
     let t = format!("{c}sops_frobnicate=1\n");
-    assert!(matches!(fails(&t), SecretsError::UnknownMetadata { name, .. } if name == "sops_frobnicate"));
+    assert!(
+        matches!(fails(&t), SecretsError::UnknownMetadata { name, .. } if name == "sops_frobnicate")
+    );
     let t = format!("{c}sops_version=3.11.0\n");
     assert!(matches!(fails(&t), SecretsError::DuplicateMetadata { .. }));
     let t = format!("{c}OS_USERNAME=x\n");
     assert!(matches!(fails(&t), SecretsError::DuplicateName { .. }));
-    let t = replace_line(&c, "sops_lastmodified=", Some("sops_lastmodified=yesterday"));
-    assert!(matches!(fails(&t), SecretsError::InvalidMetadata { name, .. } if name == "sops_lastmodified"));
+    let t = replace_line(
+        &c,
+        "sops_lastmodified=",
+        Some("sops_lastmodified=yesterday"),
+    );
+    assert!(
+        matches!(fails(&t), SecretsError::InvalidMetadata { name, .. } if name == "sops_lastmodified")
+    );
     let t = replace_line(&c, "sops_lastmodified=", None);
     assert!(matches!(fails(&t), SecretsError::MissingMetadata { .. }));
     let t = format!("{c}sops_encrypted_comment_regex=^x\n");
@@ -126,8 +169,14 @@ fn metadata_problems() {
     let t = format!("{c}sops_encrypted_regex=^x\n");
     assert!(matches!(fails(&t), SecretsError::InvalidMetadata { .. }));
     let t = replace_line(&c, "sops_age__list_0__map_recipient=", None);
-    assert!(matches!(fails(&t), SecretsError::MissingMetadata { name, .. } if name.ends_with("recipient")));
-    let t = replace_line(&c, "sops_age__list_0__map_enc=", Some("sops_age__list_0__map_enc=not armored"));
+    assert!(
+        matches!(fails(&t), SecretsError::MissingMetadata { name, .. } if name.ends_with("recipient"))
+    );
+    let t = replace_line(
+        &c,
+        "sops_age__list_0__map_enc=",
+        Some("sops_age__list_0__map_enc=not armored"),
+    );
     assert!(matches!(fails(&t), SecretsError::AgePayload { .. }));
 }
 
@@ -158,18 +207,32 @@ fn non_age_key_types_each_get_their_own_error() {
 #[test]
 fn post_quantum_and_plugin_recipients_and_identities() {
     let c = common();
-    let pq = replace_line(&c, "sops_age__list_0__map_recipient=", Some("sops_age__list_0__map_recipient=age1pq1qqqqqqqqqq"));
+    let pq = replace_line(
+        &c,
+        "sops_age__list_0__map_recipient=",
+        Some("sops_age__list_0__map_recipient=age1pq1qqqqqqqqqq"),
+    );
     let err = secrets::decrypt_str(&pq, &stranger()).unwrap_err();
     assert!(matches!(err, SecretsError::PostQuantumAge { .. }), "{err}");
-    let plugin = replace_line(&c, "sops_age__list_0__map_recipient=", Some("sops_age__list_0__map_recipient=age1yubikey1qqqqqqq"));
+    let plugin = replace_line(
+        &c,
+        "sops_age__list_0__map_recipient=",
+        Some("sops_age__list_0__map_recipient=age1yubikey1qqqqqqq"),
+    );
     let err = secrets::decrypt_str(&plugin, &stranger()).unwrap_err();
     assert!(matches!(err, SecretsError::PluginAge { .. }), "{err}");
 
-    let err = secrets::Identities::parse("# x\nAGE-SECRET-KEY-PQ-1QQQQQQ\n", "test", false).unwrap_err();
+    let err =
+        secrets::Identities::parse("# x\nAGE-SECRET-KEY-PQ-1QQQQQQ\n", "test", false).unwrap_err();
     assert!(matches!(err, SecretsError::PostQuantumAge { .. }), "{err}");
-    let err = secrets::Identities::parse("AGE-PLUGIN-YUBIKEY-1QQQQQQ\n", "test", false).unwrap_err();
+    let err =
+        secrets::Identities::parse("AGE-PLUGIN-YUBIKEY-1QQQQQQ\n", "test", false).unwrap_err();
     assert!(matches!(err, SecretsError::PluginAge { .. }), "{err}");
-    let err = secrets::Identities::parse("AGE-SECRET-KEY-1NOTVALIDATALL\n", "test", false).unwrap_err();
-    assert!(matches!(err, SecretsError::BadIdentity { line: 1, .. }), "{err}");
+    let err =
+        secrets::Identities::parse("AGE-SECRET-KEY-1NOTVALIDATALL\n", "test", false).unwrap_err();
+    assert!(
+        matches!(err, SecretsError::BadIdentity { line: 1, .. }),
+        "{err}"
+    );
     assert!(!err.to_string().contains("NOTVALID"));
 }

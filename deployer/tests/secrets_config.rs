@@ -30,11 +30,16 @@ fn vector_rules_pick_recipients_by_path() {
     );
     let rule = secrets::creation_rule_for(&cfg, &gen.join("credentials/maconly.enc.env")).unwrap();
     assert!(rule.policy.mac_only_encrypted);
-    assert!(matches!(&rule.policy.rule, CryptRule::EncryptedRegex(r) if r.as_str() == "^(TF_VAR_|AWS_SECRET_)"));
+    assert!(
+        matches!(&rule.policy.rule, CryptRule::EncryptedRegex(r) if r.as_str() == "^(TF_VAR_|AWS_SECRET_)")
+    );
     let err = secrets::recipients_for(&cfg, &gen.join("other/x.env")).unwrap_err();
     assert!(matches!(err, SecretsError::NoCreationRule { .. }), "{err}");
-    let err = secrets::recipients_for(&gen.join("shamir.sops.yaml"), &gen.join("credentials/test.enc.env"))
-        .unwrap_err();
+    let err = secrets::recipients_for(
+        &gen.join("shamir.sops.yaml"),
+        &gen.join("credentials/test.enc.env"),
+    )
+    .unwrap_err();
     assert!(matches!(err, SecretsError::ShamirKeyGroups { .. }), "{err}");
 }
 
@@ -47,27 +52,47 @@ fn relative_paths_lists_single_key_group_and_catch_all() {
             "creation_rules:\n  - path_regex: ^prod/\n    age:\n      - {R1}\n  - path_regex: ^grouped/\n    key_groups:\n      - age: [{R0}, {R1}]\n  - age: '{R0}, '\n"
         ),
     );
-    assert_eq!(secrets::recipients_for(&cfg, &dir.path().join("prod/a.enc.env")).unwrap(), [R1]);
+    assert_eq!(
+        secrets::recipients_for(&cfg, &dir.path().join("prod/a.enc.env")).unwrap(),
+        [R1]
+    );
     assert_eq!(
         secrets::recipients_for(&cfg, &dir.path().join("grouped/a.enc.env")).unwrap(),
         [R0, R1]
     );
-    assert_eq!(secrets::recipients_for(&cfg, &dir.path().join("x/prod/a.enc.env")).unwrap(), [R0]);
+    assert_eq!(
+        secrets::recipients_for(&cfg, &dir.path().join("x/prod/a.enc.env")).unwrap(),
+        [R0]
+    );
 }
+
+/// Says whether an error is the expected variant.
+type ErrorCheck = fn(&SecretsError) -> bool;
 
 #[test]
 fn bad_configs_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.enc.env");
-    let cases: [(&str, fn(&SecretsError) -> bool); 6] = [
-        ("creation_rules: [", |e| matches!(e, SecretsError::SopsConfig { .. })),
-        ("stores: {}\n", |e| matches!(e, SecretsError::SopsConfig { .. })),
-        ("creation_rules:\n  - pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n", |e| {
-            matches!(e, SecretsError::NoAgeInRule { .. })
+    let cases: [(&str, ErrorCheck); 6] = [
+        ("creation_rules: [", |e| {
+            matches!(e, SecretsError::SopsConfig { .. })
         }),
-        ("creation_rules:\n  - path_regex: '('\n    age: x\n", |e| matches!(e, SecretsError::SopsConfig { .. })),
-        ("creation_rules:\n  - age: age1pq1qqqqqq\n", |e| matches!(e, SecretsError::PostQuantumAge { .. })),
-        ("creation_rules:\n  - age: age1yubikey1qqqqqq\n", |e| matches!(e, SecretsError::PluginAge { .. })),
+        ("stores: {}\n", |e| {
+            matches!(e, SecretsError::SopsConfig { .. })
+        }),
+        (
+            "creation_rules:\n  - pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n",
+            |e| matches!(e, SecretsError::NoAgeInRule { .. }),
+        ),
+        ("creation_rules:\n  - path_regex: '('\n    age: x\n", |e| {
+            matches!(e, SecretsError::SopsConfig { .. })
+        }),
+        ("creation_rules:\n  - age: age1pq1qqqqqq\n", |e| {
+            matches!(e, SecretsError::PostQuantumAge { .. })
+        }),
+        ("creation_rules:\n  - age: age1yubikey1qqqqqq\n", |e| {
+            matches!(e, SecretsError::PluginAge { .. })
+        }),
     ];
     for (yaml, check) in cases {
         let cfg = config(dir.path(), yaml);
@@ -93,7 +118,10 @@ fn load_env_env_wins_and_missing_env_is_named() {
     )
     .unwrap();
     let s = secrets::load_env(dir.path(), "prod", &one_id(0)).unwrap();
-    assert_eq!(s.names().collect::<Vec<_>>(), ["SHARED", "OVERRIDE", "ONLY_PROD"]);
+    assert_eq!(
+        s.names().collect::<Vec<_>>(),
+        ["SHARED", "OVERRIDE", "ONLY_PROD"]
+    );
     assert_eq!(s.get("OVERRIDE"), Some("prod"));
 
     let err = secrets::load_env(dir.path(), "staging", &one_id(0)).unwrap_err();

@@ -23,13 +23,19 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(".sops.yaml"),
-            format!("creation_rules:\n  - path_regex: credentials/.*\\.enc\\.env$\n    age: {R0}\n"),
+            format!(
+                "creation_rules:\n  - path_regex: credentials/.*\\.enc\\.env$\n    age: {R0}\n"
+            ),
         )
         .unwrap();
         std::fs::create_dir(dir.path().join("credentials")).unwrap();
         let p = Self { dir };
         if !plain.is_empty() {
-            std::fs::write(p.file(), secrets::encrypt_dotenv(plain, &[R0.to_owned()]).unwrap()).unwrap();
+            std::fs::write(
+                p.file(),
+                secrets::encrypt_dotenv(plain, &[R0.to_owned()]).unwrap(),
+            )
+            .unwrap();
         }
         p
     }
@@ -76,7 +82,9 @@ fn assert_plaintext_gone(p: &Project) {
 fn edit_changes_value_in_private_temp_file_and_keeps_mode() {
     let p = Project::new("# db\nA=old\nB=keep\n");
     std::fs::set_permissions(p.file(), std::fs::Permissions::from_mode(0o640)).unwrap();
-    let out = p.edit(&p.editor("sed -i 's/^A=.*/A=changed/' \"$1\"")).unwrap();
+    let out = p
+        .edit(&p.editor("sed -i 's/^A=.*/A=changed/' \"$1\""))
+        .unwrap();
     assert_eq!(out, EditOutcome::Updated);
     assert_eq!(p.log("mode"), "600");
     assert_eq!(p.log("dirmode"), "700");
@@ -97,12 +105,25 @@ fn edit_changes_value_in_private_temp_file_and_keeps_mode() {
         .env("SOPS_AGE_KEY_FILE", &keyfile)
         .env_remove("SOPS_AGE_KEY")
         .env_remove("SOPS_AGE_KEY_CMD")
-        .args(["--decrypt", "--input-type", "dotenv", "--output-type", "dotenv"])
+        .args([
+            "--decrypt",
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+        ])
         .arg(p.file())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "# db\nA=changed\nB=keep\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "# db\nA=changed\nB=keep\n"
+    );
 }
 
 #[test]
@@ -112,7 +133,10 @@ fn unchanged_content_leaves_the_file_untouched() {
     let mtime = std::fs::metadata(p.file()).unwrap().modified().unwrap();
     assert_eq!(p.edit(&p.editor("true")).unwrap(), EditOutcome::Unchanged);
     assert_eq!(std::fs::read(p.file()).unwrap(), before);
-    assert_eq!(std::fs::metadata(p.file()).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::metadata(p.file()).unwrap().modified().unwrap(),
+        mtime
+    );
     assert_plaintext_gone(&p);
 }
 
@@ -123,16 +147,27 @@ fn invalid_edit_is_refused_and_original_kept() {
     let err = p
         .edit(&p.editor("echo 'hunter2 without equals' >> \"$1\""))
         .unwrap_err();
-    assert!(matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::MissingEquals { line: 2, .. })), "{err}");
+    assert!(
+        matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::MissingEquals { line: 2, .. })),
+        "{err}"
+    );
     assert!(!err.to_string().contains("hunter2"));
     assert!(err.to_string().contains("test.enc.env"));
     assert_eq!(std::fs::read(p.file()).unwrap(), before);
     assert_plaintext_gone(&p);
 
-    let err = p.edit(&p.editor("echo 'sops_mac=x' >> \"$1\"")).unwrap_err();
-    assert!(matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::ReservedName { .. })), "{err}");
+    let err = p
+        .edit(&p.editor("echo 'sops_mac=x' >> \"$1\""))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::ReservedName { .. })),
+        "{err}"
+    );
     let err = p.edit(&p.editor("echo 'A=2' >> \"$1\"")).unwrap_err();
-    assert!(matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::DuplicateName { .. })), "{err}");
+    assert!(
+        matches!(&err, SecretsError::EditedInvalid { source, .. } if matches!(**source, SecretsError::DuplicateName { .. })),
+        "{err}"
+    );
     assert_eq!(std::fs::read(p.file()).unwrap(), before);
 }
 
@@ -152,7 +187,9 @@ fn new_file_is_created_private() {
     assert!(!p.file().exists());
     assert_eq!(p.edit(&p.editor("true")).unwrap(), EditOutcome::Unchanged);
     assert!(!p.file().exists());
-    let out = p.edit(&p.editor("printf 'NEW=1\\nPUBLIC_unencrypted=x\\n' > \"$1\"")).unwrap();
+    let out = p
+        .edit(&p.editor("printf 'NEW=1\\nPUBLIC_unencrypted=x\\n' > \"$1\""))
+        .unwrap();
     assert_eq!(out, EditOutcome::Created);
     let mode = std::fs::metadata(p.file()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -172,7 +209,9 @@ fn edit_keeps_the_files_crypt_rule() {
     let src = credentials().join("regex.enc.env");
     std::fs::copy(&src, p.file()).unwrap();
     std::fs::set_permissions(p.file(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = p.edit(&p.editor("sed -i 's/^OS_USERNAME=.*/OS_USERNAME=someone/' \"$1\"")).unwrap();
+    let out = p
+        .edit(&p.editor("sed -i 's/^OS_USERNAME=.*/OS_USERNAME=someone/' \"$1\""))
+        .unwrap();
     assert_eq!(out, EditOutcome::Updated);
     let text = std::fs::read_to_string(p.file()).unwrap();
     assert!(text.contains("\nOS_USERNAME=someone\n"), "{text}");

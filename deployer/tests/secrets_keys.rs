@@ -58,7 +58,10 @@ fn every_source_is_pooled_in_sops_order() {
     let dir = tempfile::tempdir().unwrap();
     let k = key_lines();
     let file = dir.path().join("file-keys.txt");
-    write(&file, &format!("# created: x\n# public key: {R1}\n{}\n\n", k[1]));
+    write(
+        &file,
+        &format!("# created: x\n# public key: {R1}\n{}\n\n", k[1]),
+    );
     let cmd_keys = dir.path().join("cmd-keys.txt");
     write(&cmd_keys, &format!("{}\n", k[0]));
     let xdg = dir.path().join("xdg");
@@ -73,10 +76,19 @@ fn every_source_is_pooled_in_sops_order() {
     let ids = lookup.load().unwrap();
     assert_eq!(ids.recipients(), [R0, R1, R0, R1]);
     let sources = ids.sources();
-    let order: Vec<usize> = ["SOPS_AGE_KEY,", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "xdg/sops/age/keys.txt"]
-        .iter()
-        .map(|s| sources.find(s).unwrap_or_else(|| panic!("{s} not in {sources}")))
-        .collect();
+    let order: Vec<usize> = [
+        "SOPS_AGE_KEY,",
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY_CMD",
+        "xdg/sops/age/keys.txt",
+    ]
+    .iter()
+    .map(|s| {
+        sources
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} not in {sources}"))
+    })
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{sources}");
 }
 
@@ -109,7 +121,12 @@ fn nothing_found_lists_every_place_looked() {
     let err = lookup.load().unwrap_err();
     assert!(matches!(err, SecretsError::NoIdentity { .. }));
     let msg = err.to_string();
-    for place in ["SOPS_AGE_KEY ", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", ".config/sops/age/keys.txt"] {
+    for place in [
+        "SOPS_AGE_KEY ",
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY_CMD",
+        ".config/sops/age/keys.txt",
+    ] {
         assert!(msg.contains(place), "{place} missing from: {msg}");
     }
 }
@@ -150,7 +167,13 @@ fn load_identities_reads_the_process_environment() {
     let k = key_lines();
     let file = dir.path().join("k.txt");
     write(&file, &format!("{}\n", k[1]));
-    let vars = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "XDG_CONFIG_HOME", "HOME"];
+    let vars = [
+        "SOPS_AGE_KEY",
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY_CMD",
+        "XDG_CONFIG_HOME",
+        "HOME",
+    ];
     let saved: Vec<_> = vars.iter().map(|v| (v, std::env::var_os(v))).collect();
     for v in vars {
         std::env::remove_var(v);
@@ -176,7 +199,10 @@ fn load_identities_reads_the_process_environment() {
 
     std::env::remove_var("SOPS_AGE_KEY");
     std::env::set_var("XDG_CONFIG_HOME", dir.path().join("xdg"));
-    write(&dir.path().join("xdg/sops/age/keys.txt"), &format!("{}\n", k[1]));
+    write(
+        &dir.path().join("xdg/sops/age/keys.txt"),
+        &format!("{}\n", k[1]),
+    );
     assert_eq!(secrets::load_identities().unwrap().recipients(), [R1]);
 
     for (v, old) in saved {
@@ -196,10 +222,14 @@ fn init_key_writes_a_private_key_once() {
     assert!(recipient.starts_with("age1"));
     let mode = std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let parent_mode = std::fs::metadata(keys.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+    let parent_mode = std::fs::metadata(keys.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(parent_mode, 0o700);
     let ids = secrets::Identities::from_file(&keys).unwrap();
-    assert_eq!(ids.recipients(), [recipient.clone()]);
+    assert_eq!(ids.recipients(), std::slice::from_ref(&recipient));
     let text = std::fs::read_to_string(&keys).unwrap();
     assert!(text.contains(&format!("# public key: {recipient}")));
 
@@ -211,5 +241,8 @@ fn init_key_writes_a_private_key_once() {
 
     // The new key works end to end.
     let enc = secrets::encrypt_dotenv("A=1\n", &[recipient]).unwrap();
-    assert_eq!(secrets::decrypt_str(&enc, &ids).unwrap().get("A"), Some("1"));
+    assert_eq!(
+        secrets::decrypt_str(&enc, &ids).unwrap().get("A"),
+        Some("1")
+    );
 }

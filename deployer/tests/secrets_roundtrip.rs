@@ -48,7 +48,13 @@ fn sops_decrypt(content: &str, index: usize) -> String {
     std::fs::write(&file, content).unwrap();
     let out = sops(dir.path())
         .env("SOPS_AGE_KEY_FILE", key_file(dir.path(), index))
-        .args(["--decrypt", "--input-type", "dotenv", "--output-type", "dotenv"])
+        .args([
+            "--decrypt",
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+        ])
         .arg(&file)
         .output()
         .unwrap();
@@ -78,7 +84,10 @@ fn encrypt_then_decrypt_ourselves() {
     assert_ne!(enc, again);
     // A key that is not a recipient cannot open it.
     let err = secrets::decrypt_str(&enc, &one_id(1)).unwrap_err();
-    assert!(matches!(err, SecretsError::NoMatchingIdentity { .. }), "{err}");
+    assert!(
+        matches!(err, SecretsError::NoMatchingIdentity { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -103,7 +112,9 @@ fn real_sops_decrypts_encrypted_regex_and_mac_only() {
     assert!(enc.contains("sops_mac_only_encrypted=true\n"));
     assert_eq!(sops_decrypt(&enc, 0), text);
     assert_eq!(
-        secrets::decrypt_str(&enc, &one_id(0)).unwrap().get("TF_VAR_os_password"),
+        secrets::decrypt_str(&enc, &one_id(0))
+            .unwrap()
+            .get("TF_VAR_os_password"),
         Some("s3cr3t-p@ss=word")
     );
 }
@@ -115,11 +126,23 @@ fn we_decrypt_what_real_sops_encrypts_now() {
     let text = plain("edge.env");
     std::fs::write(&file, &text).unwrap();
     let out = sops(dir.path())
-        .args(["--encrypt", "--age", R1, "--input-type", "dotenv", "--output-type", "dotenv"])
+        .args([
+            "--encrypt",
+            "--age",
+            R1,
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+        ])
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let enc = String::from_utf8(out.stdout).unwrap();
     let s = secrets::decrypt_str(&enc, &one_id(1)).unwrap();
     let got: Vec<(String, String)> = s.iter().map(|(n, v)| (n.into(), v.into())).collect();

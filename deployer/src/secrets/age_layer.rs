@@ -71,8 +71,7 @@ pub(crate) fn open_armored(
     ids: &Identities,
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     let reader = ArmoredReader::new(armored.as_bytes());
-    let decryptor =
-        age::Decryptor::new(reader).map_err(|e| OpenError::Malformed(e.to_string()))?;
+    let decryptor = age::Decryptor::new(reader).map_err(|e| OpenError::Malformed(e.to_string()))?;
     let mut stream = decryptor.decrypt(ids.as_dyn()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => OpenError::NoMatch,
         other => OpenError::Malformed(other.to_string()),

@@ -84,7 +84,9 @@ pub(crate) fn parse(s: &str) -> Result<EncValue, &'static str> {
     if data.is_empty() || kind.is_empty() {
         return Err("its data or type is empty");
     }
-    let data = B64.decode(data).map_err(|_| "its data is not valid base64")?;
+    let data = B64
+        .decode(data)
+        .map_err(|_| "its data is not valid base64")?;
     let iv = B64.decode(iv).map_err(|_| "its iv is not valid base64")?;
     let tag = B64.decode(tag).map_err(|_| "its tag is not valid base64")?;
     let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| "its iv is not 32 bytes")?;

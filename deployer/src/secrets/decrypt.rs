@@ -154,12 +154,13 @@ fn verify_mac(
             file: file.to_path_buf(),
         });
     }
-    let aad =
-        timestamp::canonical(&meta.last_modified).map_err(|reason| SecretsError::InvalidMetadata {
+    let aad = timestamp::canonical(&meta.last_modified).map_err(|reason| {
+        SecretsError::InvalidMetadata {
             file: file.to_path_buf(),
             name: "sops_lastmodified".to_owned(),
             reason,
-        })?;
+        }
+    })?;
     let mismatch = || SecretsError::MacMismatch {
         file: file.to_path_buf(),
     };

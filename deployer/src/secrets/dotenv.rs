@@ -16,13 +16,26 @@ pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Line {
     /// `#text`: the text after the `#`, unchanged.
-    Comment { text: Zeroizing<String>, line: usize },
+    Comment {
+        text: Zeroizing<String>,
+        line: usize,
+    },
     /// `name=value`: the name exactly as written, the value with `\n` unescaped.
     Pair {
         name: String,
         value: Zeroizing<String>,
         line: usize,
     },
+}
+
+/// Shows names and line numbers only, never values or comment text.
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Comment { line, .. } => write!(f, "Comment(line {line})"),
+            Line::Pair { name, line, .. } => write!(f, "Pair({name:?}, line {line})"),
+        }
+    }
 }
 
 /// Checks the size limits and UTF-8, then parses.

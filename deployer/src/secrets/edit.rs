@@ -73,13 +73,14 @@ pub fn edit_file(
     };
     let lines = dotenv::parse(&after, Path::new("edited content")).map_err(invalid)?;
     let encrypted =
-        encrypt::encrypt_lines(&lines, &recipients, &policy, Path::new("edited content"))
-            .map_err(|e| match e {
+        encrypt::encrypt_lines(&lines, &recipients, &policy, Path::new("edited content")).map_err(
+            |e| match e {
                 e @ (SecretsError::ReservedName { .. } | SecretsError::DuplicateName { .. }) => {
                     invalid(e)
                 }
                 other => other,
-            })?;
+            },
+        )?;
     write_atomically(path, encrypted.as_bytes())?;
     Ok(if existing.is_some() {
         EditOutcome::Updated
@@ -107,11 +108,7 @@ impl Drop for PlainWorkspace {
     }
 }
 
-fn run_editor(
-    path: &Path,
-    plain: &str,
-    editor: &str,
-) -> Result<Zeroizing<String>, SecretsError> {
+fn run_editor(path: &Path, plain: &str, editor: &str) -> Result<Zeroizing<String>, SecretsError> {
     let editor_err = |reason: String| SecretsError::Editor {
         editor: editor.to_owned(),
         file: path.to_path_buf(),

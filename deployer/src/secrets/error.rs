@@ -21,8 +21,14 @@ pub enum SecretsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: the file is {len} bytes, larger than the {max}-byte limit for a credentials file")]
-    TooLarge { file: PathBuf, len: usize, max: usize },
+    #[error(
+        "{file}: the file is {len} bytes, larger than the {max}-byte limit for a credentials file"
+    )]
+    TooLarge {
+        file: PathBuf,
+        len: usize,
+        max: usize,
+    },
     #[error("{file}: line {line} is {len} bytes, longer than the {max}-byte limit; keep such large values outside the credentials file")]
     LineTooLong {
         file: PathBuf,
@@ -38,7 +44,9 @@ pub enum SecretsError {
     MissingEquals { file: PathBuf, line: usize },
     #[error("{file}: line {line} has an empty variable name before '='")]
     EmptyName { file: PathBuf, line: usize },
-    #[error("{file}: variable {name} is defined twice (lines {first} and {second}); keep only one")]
+    #[error(
+        "{file}: variable {name} is defined twice (lines {first} and {second}); keep only one"
+    )]
     DuplicateName {
         file: PathBuf,
         name: String,
@@ -152,7 +160,9 @@ pub enum SecretsError {
     SopsConfig { path: PathBuf, reason: String },
     #[error("{config}: no creation rule matches {file}; add a creation_rules entry whose path_regex matches it, with `age:` recipients")]
     NoCreationRule { config: PathBuf, file: PathBuf },
-    #[error("{config}: the creation rule for {file} lists no age recipients; add `age: age1...` to it")]
+    #[error(
+        "{config}: the creation rule for {file} lists no age recipients; add `age: age1...` to it"
+    )]
     NoAgeInRule { config: PathBuf, file: PathBuf },
 
     // ---- key generation, environments and editing ---------------------------------------

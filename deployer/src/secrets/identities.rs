@@ -85,7 +85,10 @@ impl Identities {
 
     /// The public recipients of the identities (`age1...`).
     pub fn recipients(&self) -> Vec<String> {
-        self.keys.iter().map(|k| k.to_public().to_string()).collect()
+        self.keys
+            .iter()
+            .map(|k| k.to_public().to_string())
+            .collect()
     }
 
     /// Where the identities came from, comma separated.
@@ -210,7 +213,9 @@ impl KeyLookup {
         match self.default_keys_file() {
             Some(path) if path.exists() => ids.extend(Identities::from_file(&path)?),
             Some(path) => looked.push(format!("{} (missing)", path.display())),
-            None => looked.push("default keys file (neither XDG_CONFIG_HOME nor HOME set)".to_owned()),
+            None => {
+                looked.push("default keys file (neither XDG_CONFIG_HOME nor HOME set)".to_owned())
+            }
         }
         if ids.is_empty() {
             return Err(SecretsError::NoIdentity {

@@ -215,7 +215,10 @@ fn policy(plain: &mut BTreeMap<&'static str, String>, file: &Path) -> Result<Pol
         rules.push(CryptRule::EncryptedSuffix(s));
     }
     if let Some(s) = non_empty(plain.remove("sops_unencrypted_regex")) {
-        rules.push(CryptRule::UnencryptedRegex(regex("sops_unencrypted_regex", s)?));
+        rules.push(CryptRule::UnencryptedRegex(regex(
+            "sops_unencrypted_regex",
+            s,
+        )?));
     }
     if let Some(s) = non_empty(plain.remove("sops_encrypted_regex")) {
         rules.push(CryptRule::EncryptedRegex(regex("sops_encrypted_regex", s)?));

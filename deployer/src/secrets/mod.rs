@@ -72,7 +72,11 @@ pub fn decrypt_to_dotenv(path: &Path, ids: &Identities) -> Result<Zeroizing<Stri
 
 /// common.enc.env then <env>.enc.env (env wins); a missing env file is an error naming it.
 /// A missing common file is allowed.
-pub fn load_env(credentials_dir: &Path, env: &str, ids: &Identities) -> Result<Secrets, SecretsError> {
+pub fn load_env(
+    credentials_dir: &Path,
+    env: &str,
+    ids: &Identities,
+) -> Result<Secrets, SecretsError> {
     let env_file = env_file(credentials_dir, env)?;
     if !env_file.is_file() {
         return Err(SecretsError::MissingEnvFile {
@@ -127,7 +131,10 @@ pub fn encrypt_dotenv_with(
 }
 
 /// Decrypts one armored age file (the layer that protects a SOPS data key) with `ids`.
-pub fn open_age_armored(armored: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+pub fn open_age_armored(
+    armored: &str,
+    ids: &Identities,
+) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
     age_layer::open_armored(armored, ids).map_err(|e| match e {
         age_layer::OpenError::NoMatch => SecretsError::NoMatchingIdentity {
             file: PathBuf::from("<age payload>"),

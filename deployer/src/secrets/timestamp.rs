@@ -29,7 +29,11 @@ fn format(t: OffsetDateTime) -> Result<String, String> {
     }
     let (h, m, _) = offset.as_hms();
     let sign = if offset.is_negative() { '-' } else { '+' };
-    Ok(format!("{base}{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs()))
+    Ok(format!(
+        "{base}{sign}{:02}:{:02}",
+        h.unsigned_abs(),
+        m.unsigned_abs()
+    ))
 }
 
 #[cfg(test)]
@@ -38,10 +42,22 @@ mod tests {
 
     #[test]
     fn canonical_forms() {
-        assert_eq!(canonical("2026-11-27T08:10:41Z").unwrap(), "2026-11-27T08:10:41Z");
-        assert_eq!(canonical("2026-11-27T08:10:41.123Z").unwrap(), "2026-11-27T08:10:41Z");
-        assert_eq!(canonical("2026-11-27T08:10:41+00:00").unwrap(), "2026-11-27T08:10:41Z");
-        assert_eq!(canonical("2026-11-27T08:10:41-05:30").unwrap(), "2026-11-27T08:10:41-05:30");
+        assert_eq!(
+            canonical("2026-11-27T08:10:41Z").unwrap(),
+            "2026-11-27T08:10:41Z"
+        );
+        assert_eq!(
+            canonical("2026-11-27T08:10:41.123Z").unwrap(),
+            "2026-11-27T08:10:41Z"
+        );
+        assert_eq!(
+            canonical("2026-11-27T08:10:41+00:00").unwrap(),
+            "2026-11-27T08:10:41Z"
+        );
+        assert_eq!(
+            canonical("2026-11-27T08:10:41-05:30").unwrap(),
+            "2026-11-27T08:10:41-05:30"
+        );
         assert!(canonical("yesterday").is_err());
         assert!(now().unwrap().ends_with('Z'));
     }
