@@ -134,7 +134,13 @@ pub(crate) fn emit(lines: &[Line]) -> Zeroizing<String> {
             Line::Pair { name, value, .. } => {
                 out.push_str(name);
                 out.push('=');
-                out.push_str(&value.replace('\n', "\\n"));
+                // Escape newlines in place, without an unzeroized temporary copy.
+                for c in value.chars() {
+                    match c {
+                        '\n' => out.push_str("\\n"),
+                        c => out.push(c),
+                    }
+                }
             }
         }
         out.push('\n');
