@@ -337,3 +337,65 @@ fn unreachable_instance_fails_deploy_after_the_configured_tries() {
     assert!(err.contains("did not answer after 2 tries"), "{err}");
     assert!(err.contains("OPERATOR_CIDRS"), "next step named: {err}");
 }
+
+#[test]
+fn secrets_init_edit_show() {
+    let w = World::new();
+    // init: a new key file, its public key on stdout; a second init refuses to overwrite.
+    let keys = w.home.path().join("new-keys.txt");
+    let public = w.ok(&["secrets", "init", "--keys-file", keys.to_str().unwrap()]);
+    assert!(public.trim().starts_with("age1"), "{public}");
+    let (code, _, err) = w.run(&["secrets", "init", "--keys-file", keys.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+
+    // edit: $EDITOR appends a name; the file is re-encrypted for .sops.yaml's recipient.
+    let test_public = {
+        let text = std::fs::read_to_string(w.home.path().join("keys.txt")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .unwrap()
+            .to_owned()
+    };
+    write(
+        &w.repo.path().join(".sops.yaml"),
+        &format!("creation_rules:\n  - path_regex: ^credentials/[a-z0-9-]+\\.enc\\.env$\n    age: {test_public}\n"),
+    );
+    let editor = w.home.path().join("editor.sh");
+    write(
+        &editor,
+        "#!/bin/sh\necho 'TEST_DEVICE_PASSWORD=added-by-editor' >> \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before =
+        std::fs::read_to_string(w.repo.path().join("credentials/fixture.enc.env")).unwrap();
+    let out = w
+        .cmd()
+        .env("EDITOR", &editor)
+        .args(["secrets", "edit", "fixture"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = std::fs::read_to_string(w.repo.path().join("credentials/fixture.enc.env")).unwrap();
+    assert_ne!(before, after);
+    assert!(!after.contains("added-by-editor"), "encrypted on disk");
+    let shown = w.ok(&["secrets", "show", "fixture"]);
+    assert!(shown.contains("TEST_DEVICE_PASSWORD=***"), "{shown}");
+    assert!(!shown.contains("added-by-editor"), "{shown}");
+    assert_eq!(
+        w.ok(&[
+            "secrets",
+            "show",
+            "fixture",
+            "--name",
+            "TEST_DEVICE_PASSWORD"
+        ])
+        .trim(),
+        "added-by-editor"
+    );
+    let (code, _, _) = w.run(&["secrets", "show", "fixture", "--name", "NOPE"]);
+    assert_eq!(code, 2);
+}

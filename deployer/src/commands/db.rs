@@ -31,11 +31,12 @@ fn guard(name: &str) -> anyhow::Result<()> {
 /// `docker run` of the psql image with the deployed `.env`'s DATABASE_URL and CA.
 fn pg_tool(s: &Session, tool_cmd: &str) -> String {
     format!(
-        "set -e; cd {d}; set -a; . ./.env; set +a; \
-         {sudo}docker run --rm -i --network host -e DATABASE_URL \
+        "set -e; cd {d}; set -a; eval \"$({sudo}cat ./.env)\"; set +a; \
+         {sudo_env}docker run --rm -i --network host -e DATABASE_URL \
          -v \"$PWD/db-ca.pem:/run/secrets/db-ca.pem:ro\" {PSQL_IMAGE} sh -c {c}",
         d = quote(&s.remote_dir),
         sudo = s.target.sudo(),
+        sudo_env = crate::remote_sql::sudo_keeping_url(s.target.sudo()),
         c = quote(tool_cmd),
     )
 }
@@ -189,7 +190,7 @@ pub fn start(ctx: &mut Ctx, name: &str, yes: bool) -> anyhow::Result<i32> {
             &s,
             "pg_restore --no-owner --no-privileges --exit-on-error -d \"$DATABASE_URL\"",
         )
-        .replace(". ./.env;", ". ./.env.restore;");
+        .replace("cat ./.env)", "cat ./.env.restore)");
         s.target
             .run_files(&restore, Some(&local), None, &ctx.redactor)
             .context("pg_restore failed: the new database is up but incomplete. Next: check the dump, then `deployer db start <env>` again")?;

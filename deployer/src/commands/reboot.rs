@@ -81,7 +81,7 @@ pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
         );
     }
     let outage = Instant::now();
-    target.reboot(ctx, &a.how)?;
+    target.reboot(&a.how)?;
     target.ready(ctx)?;
     println!(
         "service back after {}",
@@ -166,7 +166,7 @@ impl Target {
         }
     }
 
-    fn reboot(&mut self, ctx: &Ctx, how: &str) -> anyhow::Result<()> {
+    fn reboot(&mut self, how: &str) -> anyhow::Result<()> {
         match self {
             Target::Env(s) => {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -184,7 +184,6 @@ impl Target {
                     ))?;
                     step.done_with(&status);
                 }
-                let _ = ctx;
                 Ok(())
             }
             Target::Local(l) => l.restart(),

@@ -22,7 +22,7 @@ pub enum TfError {
         dir: PathBuf,
         hint: &'static str,
         #[source]
-        source: CmdError,
+        source: Box<CmdError>,
     },
     #[error(transparent)]
     Version(#[from] version::VersionError),
@@ -92,7 +92,7 @@ impl Terraform {
                 action,
                 dir: self.dir.clone(),
                 hint,
-                source,
+                source: Box::new(source),
             })?;
         Ok(out.stdout)
     }

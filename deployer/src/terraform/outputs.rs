@@ -51,7 +51,7 @@ impl std::fmt::Debug for DatabaseOutputs {
 }
 
 /// What the deployer needs from an environment's Terraform state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TfOutputs {
     pub instance_id: String,
     pub instance_name: String,
@@ -66,6 +66,22 @@ pub struct TfOutputs {
     pub database: Option<DatabaseOutputs>,
     /// Every output's value as Terraform gave it (for `deployer output`).
     pub raw: BTreeMap<String, Value>,
+}
+
+/// Debug output names the raw outputs but never shows their values (some are secrets).
+impl std::fmt::Debug for TfOutputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TfOutputs")
+            .field("instance_id", &self.instance_id)
+            .field("instance_name", &self.instance_name)
+            .field("public_ipv4", &self.public_ipv4)
+            .field("ssh_user", &self.ssh_user)
+            .field("api_domain", &self.api_domain)
+            .field("mqtt_domain", &self.mqtt_domain)
+            .field("database", &self.database)
+            .field("raw", &self.raw.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TfOutputs {
