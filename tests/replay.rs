@@ -37,6 +37,7 @@ async fn counts(db: &TestDb) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wal_records_present_at_start_are_written_once_and_no_more() {
+    let t = Instant::now();
     let db = TestDb::create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let wal_dir = dir.path().join("wal");
@@ -62,6 +63,7 @@ async fn wal_records_present_at_start_are_written_once_and_no_more() {
     let exit = ingest.terminate(Duration::from_secs(30)).unwrap();
     assert!(exit.success(), "graceful exit expected, got {exit}");
 
+    eprintln!("replay: {:?}", t.elapsed());
     // 2. Start with the database: the WAL is replayed into it.
     let mut opts = ingest.opts.clone();
     opts.database_url = db.url.clone();
@@ -73,6 +75,7 @@ async fn wal_records_present_at_start_are_written_once_and_no_more() {
     }
     assert_eq!(counts(&db).await, (200, 1));
 
+    eprintln!("replay: {:?}", t.elapsed());
     // 3. SIGKILL right away (segments may not be released yet), restart: the checkpoint in the
     //    database prevents a second write, rejects included (they have no unique key).
     ingest.kill().unwrap();
@@ -81,6 +84,7 @@ async fn wal_records_present_at_start_are_written_once_and_no_more() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(counts(&db).await, (200, 1));
 
+    eprintln!("replay: {:?}", t.elapsed());
     // 4. And a graceful restart as well.
     let exit = ingest.terminate(Duration::from_secs(30)).unwrap();
     assert!(exit.success());
@@ -88,6 +92,7 @@ async fn wal_records_present_at_start_are_written_once_and_no_more() {
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(counts(&db).await, (200, 1));
+    eprintln!("replay: {:?}", t.elapsed());
     drop(ingest);
     db.drop_now().await.unwrap();
 }

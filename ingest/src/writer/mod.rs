@@ -70,7 +70,7 @@ impl Writer {
     /// Runs until `shutdown` and then until the WAL is drained into the database or
     /// `stop_now` fires (the drain deadline); what is left stays in the WAL for the next start.
     pub async fn run(self, shutdown: Shutdown, stop_now: Shutdown) {
-        let Some(checkpoint) = self.start(&stop_now).await else {
+        let Some(checkpoint) = self.start(&shutdown).await else {
             return;
         };
         info!(wal_id = %self.wal.id(), checkpoint = ?checkpoint, "writer started");
@@ -94,15 +94,16 @@ impl Writer {
                 }
                 continue;
             }
-            if !self.commit_with_retry(&batch, &stop_now).await {
-                warn!("drain deadline reached; the rest stays in the WAL for the next start");
+            if !self.commit_with_retry(&batch, &shutdown, &stop_now).await {
+                warn!("stopping before the WAL was drained; the rest stays in the WAL for the next start");
                 break;
             }
         }
     }
 
-    /// Connects, migrates and reads the checkpoint, retrying until the database answers.
-    async fn start(&self, stop_now: &Shutdown) -> Option<Option<Lsn>> {
+    /// Connects, migrates and reads the checkpoint, retrying until the database answers
+    /// (or the drain starts: with no database there is nothing to flush).
+    async fn start(&self, shutdown: &Shutdown) -> Option<Option<Lsn>> {
         let mut backoff = Backoff::new(self.opts.max_backoff);
         loop {
             match self.connect_and_checkpoint().await {
@@ -115,7 +116,7 @@ impl Writer {
                     self.db_down(&e);
                     tokio::select! {
                         _ = backoff.wait() => {}
-                        _ = stop_now.wait() => return None,
+                        _ = shutdown.wait() => return None,
                     }
                 }
             }
@@ -167,8 +168,10 @@ impl Writer {
         Ok(batch)
     }
 
-    /// Writes one batch, retrying until it is committed; false when `stop_now` fired first.
-    async fn commit_with_retry(&self, batch: &Batch, stop_now: &Shutdown) -> bool {
+    /// Writes one batch, retrying until it is committed. Returns false when `stop_now` fired,
+    /// or when an attempt failed during the drain (the database is not there: flushing can wait
+    /// for the next start, the records are safe in the WAL).
+    async fn commit_with_retry(&self, batch: &Batch, shutdown: &Shutdown, stop_now: &Shutdown) -> bool {
         let mut backoff = Backoff::new(self.opts.max_backoff);
         loop {
             let started = Instant::now();
@@ -192,9 +195,13 @@ impl Writer {
                 }
                 Err(Attempt::Retry(e)) => {
                     self.db_down(&e);
+                    if shutdown.is_triggered() {
+                        return false;
+                    }
                     tokio::select! {
                         _ = backoff.wait() => {}
                         _ = stop_now.wait() => return false,
+                        _ = shutdown.wait() => return false,
                     }
                 }
             }
@@ -210,6 +217,24 @@ impl Writer {
             Ok::<_, tokio_postgres::Error>(w)
         }
         .await;
+        let result = match result {
+            Err(e) if sql::is_row_error(&e) => {
+                warn!(error = %describe_db_error(&e), "the database refused a row: finding it, the rest of the batch goes on");
+                metrics::counter!(m::DB_ERRORS, "kind" => "row_refused").increment(1);
+                async {
+                    let tx = client.transaction().await?;
+                    let (good, bad) = sql::isolate_bad_rows(&tx, batch).await?;
+                    tx.rollback().await?;
+                    let good = with_refused_rows(good, batch, bad);
+                    let tx = client.transaction().await?;
+                    let w = sql::write_batch(&tx, &good, self.wal.id()).await?;
+                    tx.commit().await?;
+                    Ok::<_, tokio_postgres::Error>(w)
+                }
+                .await
+            }
+            other => other,
+        };
         match result {
             Ok(w) => Ok(w),
             Err(e) if schema::is_missing_schema(&e) => {
@@ -243,6 +268,34 @@ fn push_record(batch: &mut Batch, lsn: Lsn, bytes: Bytes) {
             );
         }
     }
+}
+
+/// Adds a reject (reason `database_rejected`) for each row the database refused.
+fn with_refused_rows(mut good: Batch, batch: &Batch, bad: Vec<(usize, String)>) -> Batch {
+    let lsn = batch.last_lsn.unwrap_or_default();
+    for (i, detail) in bad {
+        let Some(row) = batch.rows.get(i) else { continue };
+        let p = &row.position;
+        error!(device = %p.device_id, time = %p.time, detail, "position refused by the database; kept in rejects");
+        metrics::counter!(m::REJECTS, "reason" => RejectReason::DatabaseRejected.as_str()).increment(1);
+        let payload = serde_json::json!({
+            "device_id": p.device_id, "time": p.time.to_rfc3339(), "lat": p.lat, "lon": p.lon, "alt": p.alt,
+            "speed": p.speed, "heading": p.heading, "accuracy": p.accuracy, "satellites": p.satellites,
+            "battery": p.battery, "attributes": p.attributes,
+        });
+        good.rejects.push(RejectRow {
+            reject: Reject {
+                device_id: Some(p.device_id.clone()),
+                topic: String::new(),
+                reason: RejectReason::DatabaseRejected,
+                detail,
+                payload: Bytes::from(payload.to_string()),
+            },
+            received_at: row.received_at,
+            lsn,
+        });
+    }
+    good
 }
 
 fn describe_db_error(e: &tokio_postgres::Error) -> String {

@@ -155,3 +155,51 @@ async fn insert_rejects(tx: &Transaction<'_>, batch: &Batch, wal_id: uuid::Uuid)
     )
     .await
 }
+
+/// True for errors caused by the data of some row (not by the connection or the schema):
+/// the batch is then written row by row and the rows the database refuses become rejects.
+pub fn is_row_error(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => false,
+        Some(c) => {
+            let class = &c.code()[..2];
+            class == "22" || class == "23" || class == "54"
+        }
+        None => false,
+    }
+}
+
+/// Splits a batch whose COPY failed on a row error: tries each row in its own savepoint and
+/// returns the batch of rows the database takes plus a reject for each row it refuses.
+pub async fn isolate_bad_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(Batch, Vec<(usize, String)>), tokio_postgres::Error> {
+    let mut good = Batch { last_lsn: batch.last_lsn, records: batch.records, rejects: batch.rejects.clone(), ..Batch::default() };
+    let mut bad = Vec::new();
+    let insert = format!(
+        "INSERT INTO positions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"
+    );
+    let stmt = tx.prepare(&insert).await?;
+    for (i, row) in batch.rows.iter().enumerate() {
+        let p = &row.position;
+        tx.batch_execute("SAVEPOINT one_row").await?;
+        let r = tx
+            .execute(
+                &stmt,
+                &[&p.device_id, &p.time, &p.lat, &p.lon, &p.alt, &p.speed, &p.heading, &p.accuracy, &p.satellites, &p.battery, &p.attributes, &row.received_at],
+            )
+            .await;
+        match r {
+            Ok(_) => {
+                tx.batch_execute("RELEASE SAVEPOINT one_row").await?;
+                good.rows.push(row.clone());
+            }
+            Err(e) if is_row_error(&e) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT one_row").await?;
+                let detail = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+                bad.push((i, detail));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // The caller rolls this transaction back and writes `good` through the normal path.
+    Ok((good, bad))
+}
