@@ -281,7 +281,16 @@ fn init_apply_output_deploy_check_ssh_logs_db_stop_start() {
     let (code, _, err) = w.run(&["db", "stop", "prod", "--yes"]);
     assert_eq!(code, 2, "{err}");
 
-    w.ok(&["destroy", "fixture", "--yes"]);
+    // down: destroy + local leftovers (.terraform/), the shared --known-hosts file kept.
+    w.ok(&["down", "fixture", "--yes"]);
+    assert!(!w
+        .repo
+        .path()
+        .join("terraform/environments/fixture/.terraform")
+        .exists());
+    assert!(w.known_hosts().exists());
+    let state = w.moto.get(STATE_BUCKET, "fixture/terraform.tfstate");
+    assert!(state.contains("\"resources\": []"), "{state}");
 }
 
 #[test]

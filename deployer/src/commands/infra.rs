@@ -173,13 +173,14 @@ pub fn down(ctx: &mut Ctx, name: &str, yes: bool) -> anyhow::Result<i32> {
     destroy(ctx, name, yes)?;
     let env = ctx.env(name)?;
     let step = Step::start("remove local leftovers");
-    let known_hosts = ctx
-        .global
-        .ssh
-        .known_hosts
-        .clone()
-        .unwrap_or_else(|| env.default_known_hosts());
-    for path in [known_hosts, env.tf_dir().join(".terraform")] {
+    // Only the env's own pin file: a --known-hosts file may be shared with other hosts.
+    let mut leftovers = vec![env.tf_dir().join(".terraform")];
+    if ctx.global.ssh.known_hosts.is_none() {
+        leftovers.push(env.default_known_hosts());
+    } else {
+        step.note("--known-hosts given: its entries are left as they are");
+    }
+    for path in leftovers {
         let res = if path.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {
