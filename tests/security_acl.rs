@@ -92,6 +92,14 @@ async fn devices_stay_on_their_own_topics_and_services_read_positions() {
 
     // The service sends a command to dev-1, which receives it; a position from the service is refused.
     svc.publish("devices/dev-1/commands", v5::QoS::AtLeastOnce, false, r#"{"cmd":"ping"}"#).await.unwrap();
+    // (rumqttc sends only while its event loop is polled.)
+    let ack = v5::next_matching(&mut svc_events, Duration::from_secs(10), |p| match p {
+        v5::Packet::PubAck(a) => Some(a.reason),
+        _ => None,
+    })
+    .await
+    .unwrap();
+    assert!(matches!(ack, Some(v5::PubAckReason::Success | v5::PubAckReason::NoMatchingSubscribers)), "{ack:?}");
     let cmd = v5::next_matching(&mut d1_events, Duration::from_secs(10), |p| match p {
         v5::Packet::Publish(p) => Some(p.payload.to_vec()),
         _ => None,

@@ -1,6 +1,6 @@
 //! Shared helpers of the `security_*` tests: accounts created through the real `ingest device`
 //! command, the real ingest started with authentication on, and MQTT 3.1.1 / 5 clients.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};

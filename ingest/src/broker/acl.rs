@@ -29,7 +29,7 @@ use rmqtt::types::{PublishAclResult, PublishResult, SubscribeAclResult};
 use tracing::info;
 
 use super::limits::Limits;
-use crate::auth::{log_safe, Authenticator, Kind};
+use crate::auth::{is_valid_account_id, log_safe, Authenticator, Kind};
 use crate::metrics as m;
 use crate::position::{is_valid_device_id, is_valid_owntracks_id};
 
@@ -45,6 +45,9 @@ pub enum PublishVerdict {
 
 /// Decides a publish of `account` (of `kind`) on `topic`.
 pub fn publish_verdict(kind: Kind, account: &str, topic: &str) -> PublishVerdict {
+    if !is_valid_account_id(account) {
+        return PublishVerdict::Denied;
+    }
     match kind {
         Kind::Device if device_may_publish(account, topic) => PublishVerdict::OwnPosition,
         Kind::Service if is_command_topic(topic) => PublishVerdict::Command,
@@ -95,6 +98,9 @@ fn is_command_topic(topic: &str) -> bool {
 /// Decides a subscription of `account` (of `kind`) to `filter` (without its `$share/group/`
 /// prefix; `shared` tells whether it had one).
 pub fn may_subscribe(kind: Kind, account: &str, filter: &str, shared: bool) -> bool {
+    if !is_valid_account_id(account) {
+        return false;
+    }
     match kind {
         Kind::Device => {
             !shared
@@ -266,6 +272,8 @@ mod tests {
         );
         assert_eq!(publish_verdict(d, "dev-1", "other"), PublishVerdict::Denied);
         assert_eq!(publish_verdict(d, "dev-1", ""), PublishVerdict::Denied);
+        assert_eq!(publish_verdict(d, "+", "devices/+/positions"), PublishVerdict::Denied);
+        assert!(!may_subscribe(d, "#", "devices/#/commands", false));
         assert_eq!(
             publish_verdict(d, "351756051523999", "351756051523999/data"),
             PublishVerdict::OwnPosition
