@@ -266,6 +266,26 @@ mod tests {
     }
 
     #[test]
+    fn the_repositorys_compose_bundle_renders() {
+        let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose");
+        let out = parse(&sample(true).to_string()).unwrap();
+        let b = render(
+            &compose,
+            "test",
+            &complete(),
+            &out,
+            &IngestImage::Pull("i:1".into()),
+        )
+        .unwrap();
+        let paths: Vec<&str> = b.files.iter().map(|f| f.path.as_str()).collect();
+        for f in COMPOSE_BUNDLE_FILES {
+            assert!(paths.contains(f), "{f}");
+        }
+        let env = b.files.iter().find(|f| f.path == ".env").unwrap();
+        assert!(env.secret && env.mode == 0o600);
+    }
+
+    #[test]
     fn missing_compose_file_is_named() {
         let tmp = tempfile::tempdir().unwrap();
         let out = parse(&sample(true).to_string()).unwrap();

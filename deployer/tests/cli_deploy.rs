@@ -168,6 +168,14 @@ fn init_apply_output_deploy_check_ssh_logs_db_stop_start() {
         w.ok(&["output", "fixture", "db_password"]).trim(),
         DB_PASSWORD
     );
+    // --verbose shows the commands, never the values in their environment.
+    let (code, _, err) = w.run(&["--verbose", "output", "fixture"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("$ ") && err.contains("TF_VAR_project_id=*** "),
+        "{err}"
+    );
+    assert!(err.contains("AWS_SECRET_ACCESS_KEY=***"), "{err}");
     let shown = w.ok(&["secrets", "show", "fixture"]);
     assert!(
         shown.contains("OS_PASSWORD=***") && shown.contains("BASE_DOMAIN=***"),
