@@ -17,8 +17,8 @@
 
 pub mod app;
 pub mod bundle;
-pub mod commands;
 pub mod cli;
+pub mod commands;
 pub mod contract;
 pub mod credentials;
 pub mod decrypt;
@@ -27,9 +27,9 @@ pub mod env;
 pub mod openstack;
 pub mod process;
 pub mod progress;
-pub mod remote;
-pub mod redact;
 pub mod reboot_test;
+pub mod redact;
+pub mod remote;
 pub mod remote_sql;
 pub mod secrets;
 pub mod terraform;
