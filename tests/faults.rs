@@ -92,7 +92,8 @@ async fn database_dropped_and_recreated_empty_gets_its_schema_back() {
     let admin = accoreboot_edge::harness::database_url();
     let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE); CREATE DATABASE {}", db.name, db.name)).await.unwrap();
+    c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name)).await.unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {}", db.name)).await.unwrap();
     let recreated_ms = chrono::Utc::now().timestamp_millis();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let report = fleet.stop(Duration::from_secs(20)).await;
@@ -238,7 +239,11 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
     assert!(ingest.terminate(Duration::from_secs(30)).unwrap().success());
     let (seg, used) = newest_segment(&wal);
     let mut bytes = std::fs::read(&seg).unwrap();
-    let mid = used / 2;
+    // The middle one of the records that carry a `mid-` point (each message is one record).
+    let needle = b"mid-000000";
+    let hits: Vec<usize> = (0..used.saturating_sub(needle.len())).filter(|&i| &bytes[i..i + needle.len()] == needle).collect();
+    assert!(hits.len() >= 90, "expected ~100 records of the mid- device, found {}", hits.len());
+    let mid = hits[hits.len() / 2];
     for b in &mut bytes[mid..mid + 8] {
         *b ^= 0x5A;
     }

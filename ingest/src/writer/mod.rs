@@ -237,14 +237,20 @@ impl Writer {
         };
         match result {
             Ok(w) => Ok(w),
-            Err(e) if schema::is_missing_schema(&e) => {
-                warn!(error = %e, "schema missing (database recreated?): migrating before the catch-up");
-                if let Err(me) = schema::migrate(&mut client, &self.opts.schema).await {
-                    return Err(Attempt::Retry(format!("migrate: {me}")));
+            Err(e) => {
+                // A statement that failed at the start of a COPY can leave the connection out
+                // of step with the server: never hand it back to the pool.
+                let _ = deadpool_postgres::Object::take(client);
+                if schema::is_missing_schema(&e) {
+                    warn!(error = %describe_db_error(&e), "schema missing (database recreated?): migrating before the catch-up");
+                    let mut fresh = self.pool.get().await.map_err(|e| Attempt::Retry(format!("connect: {e}")))?;
+                    if let Err(me) = schema::migrate(&mut fresh, &self.opts.schema).await {
+                        return Err(Attempt::Retry(format!("migrate: {me}")));
+                    }
+                    return Err(Attempt::Retry("schema was missing; migrated".into()));
                 }
-                Err(Attempt::Retry("schema was missing; migrated".into()))
+                Err(Attempt::Retry(describe_db_error(&e)))
             }
-            Err(e) => Err(Attempt::Retry(describe_db_error(&e))),
         }
     }
 }
