@@ -17,7 +17,10 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Peak resident memory (kB) and total CPU seconds of a process, from /proc.
@@ -30,15 +33,29 @@ fn proc_usage(pid: u32) -> (u64, f64) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
     (hwm, ticks / 100.0)
 }
 
 async fn rows_in(db: &TestDb) -> i64 {
     let c = db.client().await.unwrap();
-    c.query_one("SELECT count(*) FROM positions", &[]).await.map(|r| r.get(0)).unwrap_or(0)
+    c.query_one("SELECT count(*) FROM positions", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(0)
 }
 
 struct Run {
@@ -52,7 +69,9 @@ struct Run {
 }
 
 async fn fleet_run(devices: usize, rate_per_device: f64, per_message: usize, seconds: u64) -> Run {
-    let db = TestDb::create().await.expect("local database: run scripts/local-db start");
+    let db = TestDb::create()
+        .await
+        .expect("local database: run scripts/local-db start");
     let dir = tempfile::tempdir().unwrap();
     let ingest = Ingest::start(IngestOptions {
         database_url: db.url.clone(),
@@ -74,10 +93,20 @@ async fn fleet_run(devices: usize, rate_per_device: f64, per_message: usize, sec
     let stats = fleet.stats();
     // Warm up, then measure a window.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (a0, c0, (_, cpu0), t0) = (stats.acked_points(), rows_in(&db).await, proc_usage(pid), Instant::now());
+    let (a0, c0, (_, cpu0), t0) = (
+        stats.acked_points(),
+        rows_in(&db).await,
+        proc_usage(pid),
+        Instant::now(),
+    );
     stats.take_interval_latency();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (a1, c1, (rss, cpu1), el) = (stats.acked_points(), rows_in(&db).await, proc_usage(pid), t0.elapsed().as_secs_f64());
+    let (a1, c1, (rss, cpu1), el) = (
+        stats.acked_points(),
+        rows_in(&db).await,
+        proc_usage(pid),
+        t0.elapsed().as_secs_f64(),
+    );
     let lat = stats.take_interval_latency();
     let report = fleet.stop(Duration::from_secs(10)).await;
     drop(ingest);
@@ -98,11 +127,26 @@ async fn database_only(n: usize) -> f64 {
     let db = TestDb::create().await.unwrap();
     let mut client = db.client().await.unwrap();
     let mut schema_client = client;
-    ingest::schema::migrate(&mut schema_client, &ingest::schema::SchemaOptions::default()).await.unwrap();
+    ingest::schema::migrate(
+        &mut schema_client,
+        &ingest::schema::SchemaOptions::default(),
+    )
+    .await
+    .unwrap();
     client = schema_client;
     let types = [
-        Type::TEXT, Type::TIMESTAMPTZ, Type::FLOAT8, Type::FLOAT8, Type::FLOAT8, Type::FLOAT8, Type::FLOAT8,
-        Type::FLOAT8, Type::INT2, Type::FLOAT8, Type::JSONB, Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TIMESTAMPTZ,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::INT2,
+        Type::FLOAT8,
+        Type::JSONB,
+        Type::TIMESTAMPTZ,
     ];
     let now = chrono::Utc::now();
     let started = Instant::now();
@@ -120,10 +164,18 @@ async fn database_only(n: usize) -> f64 {
             let device = format!("bench-{:06}", k % 1000);
             let t = now - chrono::Duration::milliseconds((n - k) as i64);
             let (lat, lon) = (48.85 + (k % 100) as f64 * 1e-4, 2.35);
-            let (alt, speed, heading, acc, bat) = (Some(35.0f64), Some(12.0f64), Some(90.0f64), Some(5.0f64), Some(80.0f64));
+            let (alt, speed, heading, acc, bat) = (
+                Some(35.0f64),
+                Some(12.0f64),
+                Some(90.0f64),
+                Some(5.0f64),
+                Some(80.0f64),
+            );
             let sats = Some(9i16);
             let attrs: Option<serde_json::Value> = None;
-            let row: [&(dyn ToSql + Sync); 12] = [&device, &t, &lat, &lon, &alt, &speed, &heading, &acc, &sats, &bat, &attrs, &now];
+            let row: [&(dyn ToSql + Sync); 12] = [
+                &device, &t, &lat, &lon, &alt, &speed, &heading, &acc, &sats, &bat, &attrs, &now,
+            ];
             w.as_mut().write(&row).await.unwrap();
         }
         w.finish().await.unwrap();
@@ -144,7 +196,9 @@ async fn main() {
     let seconds: u64 = env_or("BENCH_SECONDS", 30);
     let per_message: usize = env_or("BENCH_POINTS_PER_MESSAGE", 10);
     let latency_rate: f64 = env_or("BENCH_LATENCY_RATE", 5000.0);
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     println!("machine: {cpus} CPUs; fleet, ingest and database on the same machine");
 
     // 1. Throughput: every tracker publishes as fast as its acknowledgements allow.
@@ -167,5 +221,8 @@ async fn main() {
     let n = (max.acked.max(200_000)).min(2_000_000);
     let db_rate = database_only(n).await;
     println!("database only: binary COPY of {n} rows into the hypertable: {db_rate:.0} rows/s");
-    println!("ratio end-to-end committed / database-only: {:.2}", max.committed_per_s / db_rate);
+    println!(
+        "ratio end-to-end committed / database-only: {:.2}",
+        max.committed_per_s / db_rate
+    );
 }

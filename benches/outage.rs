@@ -12,12 +12,18 @@ use std::time::{Duration, Instant};
 use accoreboot_edge::harness::{Ingest, IngestOptions, OwnServer, TestDb};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn metric(ingest: &Ingest, name: &str) -> f64 {
     let (_, body) = ingest.http_get("/metrics").unwrap_or((0, String::new()));
-    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::main]
@@ -71,11 +77,28 @@ async fn main() {
     }
     let took = t.elapsed().as_secs_f64();
     let written = metric(&ingest, "ingest_db_rows_total{table=\"positions\"}") - c0;
-    println!("machine: {} CPUs; fleet, ingest and database on the same machine", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    println!("load: {devices} trackers × {rate} points/s = {:.0} positions/s, 1 point/message", devices as f64 * rate);
-    println!("PUBACK with the database up:   p50 {:.2} ms, p99 {:.2} ms ({} samples)", up.p50_ms, up.p99_ms, up.count);
-    println!("PUBACK with the database down: p50 {:.2} ms, p99 {:.2} ms ({} samples)", down.p50_ms, down.p99_ms, down.count);
-    println!("p99 ratio down/up: {:.2}", down.p99_ms / up.p99_ms.max(1e-9));
+    println!(
+        "machine: {} CPUs; fleet, ingest and database on the same machine",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!(
+        "load: {devices} trackers × {rate} points/s = {:.0} positions/s, 1 point/message",
+        devices as f64 * rate
+    );
+    println!(
+        "PUBACK with the database up:   p50 {:.2} ms, p99 {:.2} ms ({} samples)",
+        up.p50_ms, up.p99_ms, up.count
+    );
+    println!(
+        "PUBACK with the database down: p50 {:.2} ms, p99 {:.2} ms ({} samples)",
+        down.p50_ms, down.p99_ms, down.count
+    );
+    println!(
+        "p99 ratio down/up: {:.2}",
+        down.p99_ms / up.p99_ms.max(1e-9)
+    );
     println!(
         "catch-up: backlog of {backlog:.0} WAL records ({written:.0} positions) written in {took:.2} s (including reconnect): {:.0} positions/s",
         written / took.max(1e-9)

@@ -16,7 +16,13 @@ impl Rng {
         let seed = std::env::var("CRASH_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7) | 1);
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(7)
+                    | 1
+            });
         eprintln!("crash test seed: CRASH_SEED={seed}");
         Rng(seed)
     }
@@ -64,11 +70,23 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_position() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let report = fleet.stop(Duration::from_secs(30)).await;
-    assert!(report.unacked.is_empty(), "{} points never acknowledged after the drain", report.unacked.len());
-    assert!(report.acked.len() > 500, "too few points to mean anything: {}", report.acked.len());
+    assert!(
+        report.unacked.is_empty(),
+        "{} points never acknowledged after the drain",
+        report.unacked.len()
+    );
+    assert!(
+        report.acked.len() > 500,
+        "too few points to mean anything: {}",
+        report.acked.len()
+    );
 
     // Wait for the writer to catch up, then compare.
-    let expected: HashSet<(String, i64)> = report.acked.iter().map(|p| (p.device_id.clone(), p.time_ms)).collect();
+    let expected: HashSet<(String, i64)> = report
+        .acked
+        .iter()
+        .map(|p| (p.device_id.clone(), p.time_ms))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     let stored = loop {
         let stored = db.stored_points().await.unwrap();
@@ -80,7 +98,11 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_position() {
     let stored_set: HashSet<(String, i64)> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), stored_set.len(), "duplicates in the database");
     let missing: Vec<_> = expected.difference(&stored_set).take(5).collect();
-    assert!(missing.is_empty(), "acknowledged but not stored (first 5): {missing:?}\nlog:\n{}", ingest.log());
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored (first 5): {missing:?}\nlog:\n{}",
+        ingest.log()
+    );
     // Points stored but never acknowledged are allowed (durable, ack lost in the kill), but they
     // must be points the fleet generated.
     let generated: HashSet<(String, i64)> = report
@@ -89,7 +111,10 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_position() {
         .chain(report.unacked.iter())
         .map(|p| (p.device_id.clone(), p.time_ms))
         .collect();
-    assert!(stored_set.is_subset(&generated), "the database holds points nobody sent");
+    assert!(
+        stored_set.is_subset(&generated),
+        "the database holds points nobody sent"
+    );
     drop(ingest);
     db.drop_now().await.unwrap();
 }

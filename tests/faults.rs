@@ -25,7 +25,13 @@ fn fleet_cfg(port: u16, prefix: &str, devices: usize, rate: f64) -> fleet::Fleet
 fn start(url: &str, wal: PathBuf, extra: &[&str]) -> Ingest {
     let mut args: Vec<String> = vec!["--batch-linger".into(), "50ms".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    Ingest::start(IngestOptions { database_url: url.to_string(), wal_dir: wal, args, allow_anonymous: true }).unwrap()
+    Ingest::start(IngestOptions {
+        database_url: url.to_string(),
+        wal_dir: wal,
+        args,
+        allow_anonymous: true,
+    })
+    .unwrap()
 }
 
 /// Sum of a metric's samples whose line starts with `name` (labels included in `name`).
@@ -61,19 +67,36 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
     server.stop().unwrap();
     let acked_at_stop = fleet.stats().acked_points();
     // Devices keep being acknowledged from the WAL; /readyz and the metrics show the outage.
-    assert!(wait_until(Duration::from_secs(20), || metric(&ingest, "ingest_db_up") == 0.0).await, "ingest_db_up never went to 0");
+    assert!(
+        wait_until(Duration::from_secs(20), || metric(&ingest, "ingest_db_up")
+            == 0.0)
+        .await,
+        "ingest_db_up never went to 0"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (status, body) = ingest.http_get("/readyz").unwrap();
     assert_eq!(status, 503);
     assert!(body.contains("database"), "{body}");
-    assert!(fleet.stats().acked_points() > acked_at_stop + 100, "acknowledgements stopped during the outage");
+    assert!(
+        fleet.stats().acked_points() > acked_at_stop + 100,
+        "acknowledgements stopped during the outage"
+    );
     assert!(metric(&ingest, "ingest_wal_backlog_records") > 0.0);
 
     server.restart().unwrap();
-    assert!(wait_until(Duration::from_secs(30), || matches!(ingest.http_get("/readyz"), Ok((200, _)))).await, "never ready again");
+    assert!(
+        wait_until(Duration::from_secs(30), || matches!(
+            ingest.http_get("/readyz"),
+            Ok((200, _))
+        ))
+        .await,
+        "never ready again"
+    );
     let report = fleet.stop(Duration::from_secs(20)).await;
     assert!(report.unacked.is_empty());
-    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
+    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(v.is_perfect(), "{v:?}");
     drop(ingest);
     db.drop_now().await.unwrap();
@@ -90,19 +113,36 @@ async fn database_dropped_and_recreated_empty_gets_its_schema_back() {
 
     // Drop and recreate the database under load (what preprod's `db stop|start` does).
     let admin = accoreboot_edge::harness::database_url();
-    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name)).await.unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {}", db.name)).await.unwrap();
+    c.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", db.name))
+        .await
+        .unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {}", db.name))
+        .await
+        .unwrap();
     let recreated_ms = chrono::Utc::now().timestamp_millis();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let report = fleet.stop(Duration::from_secs(20)).await;
 
     // Points acknowledged after the recreation (with a margin for the batch in flight) are
     // all in the new database; the schema is back.
-    let after: Vec<_> = report.acked.iter().filter(|p| p.time_ms > recreated_ms + 1000).cloned().collect();
-    assert!(after.len() > 100, "too few points after the recreation: {}", after.len());
-    let v = acked_in_db(&db, &after, Duration::from_secs(60)).await.unwrap();
+    let after: Vec<_> = report
+        .acked
+        .iter()
+        .filter(|p| p.time_ms > recreated_ms + 1000)
+        .cloned()
+        .collect();
+    assert!(
+        after.len() > 100,
+        "too few points after the recreation: {}",
+        after.len()
+    );
+    let v = acked_in_db(&db, &after, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(v.is_perfect(), "{v:?}\n{}", ingest.log());
     let tables: i64 = db
         .client()
@@ -123,29 +163,45 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
     let db = TestDb::create_on(&admin).await.unwrap();
     server.stop().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let ingest = start(&db.url, dir.path().join("wal"), &["--wal-budget", "1MiB", "--wal-segment-size", "64KiB"]);
+    let ingest = start(
+        &db.url,
+        dir.path().join("wal"),
+        &["--wal-budget", "1MiB", "--wal-segment-size", "64KiB"],
+    );
     let mut cfg = fleet_cfg(ingest.mqtt_port, "budget-", 20, 100.0);
     cfg.max_points = Some(1500);
     let fleet = fleet::Fleet::start(cfg).unwrap();
 
     // The backlog reaches the budget: acknowledgements stop, the refusals are counted.
     assert!(
-        wait_until(Duration::from_secs(60), || metric(&ingest, "ingest_messages_total{outcome=\"refused_budget\"}") > 0.0).await,
+        wait_until(Duration::from_secs(60), || metric(
+            &ingest,
+            "ingest_messages_total{outcome=\"refused_budget\"}"
+        ) > 0.0)
+        .await,
         "the budget was never reached"
     );
     let plateau = fleet.stats().acked_points();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, body) = ingest.http_get("/readyz").unwrap();
     assert!(body.contains("budget"), "{body}");
-    assert!(fleet.stats().acked_points() < plateau + 200, "acknowledgements went on past the budget");
+    assert!(
+        fleet.stats().acked_points() < plateau + 200,
+        "acknowledgements went on past the budget"
+    );
     assert!(fleet.stats().acked_points() < 30_000);
 
     // The database returns: the backlog drains, acknowledgements resume by themselves.
     server.restart().unwrap();
-    fleet.wait_all_acked(Duration::from_secs(90)).await.expect("every point acknowledged after the drain");
+    fleet
+        .wait_all_acked(Duration::from_secs(90))
+        .await
+        .expect("every point acknowledged after the drain");
     let report = fleet.stop(Duration::from_secs(10)).await;
     assert_eq!(report.acked.len(), 30_000);
-    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
+    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(v.is_perfect(), "{v:?}");
     drop(ingest);
     db.drop_now().await.unwrap();
@@ -155,7 +211,11 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
 async fn sigterm_under_load_exits_zero_within_the_deadline_and_loses_nothing() {
     let db = TestDb::create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut ingest = start(&db.url, dir.path().join("wal"), &["--shutdown-deadline", "8s"]);
+    let mut ingest = start(
+        &db.url,
+        dir.path().join("wal"),
+        &["--shutdown-deadline", "8s"],
+    );
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
     let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "term-", 30, 30.0)).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -163,13 +223,18 @@ async fn sigterm_under_load_exits_zero_within_the_deadline_and_loses_nothing() {
     let status = ingest.terminate(Duration::from_secs(20)).unwrap();
     let took = t.elapsed();
     assert!(status.success(), "exit status {status}\n{}", ingest.log());
-    assert!(took < Duration::from_secs(9), "drain took {took:?}, deadline 8s");
+    assert!(
+        took < Duration::from_secs(9),
+        "drain took {took:?}, deadline 8s"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ingest = Ingest::start_on(ingest.opts.clone(), ingest.mqtt_port, ingest.http_port).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let report = fleet.stop(Duration::from_secs(20)).await;
     assert!(report.unacked.is_empty());
-    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
+    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(v.is_perfect(), "{v:?}");
     drop(ingest);
     db.drop_now().await.unwrap();
@@ -180,13 +245,32 @@ fn newest_segment(wal: &Path) -> (PathBuf, usize) {
     let mut segs: Vec<PathBuf> = std::fs::read_dir(wal)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().map(|e| e == "seg" || e == "wal" || e == "log").unwrap_or(true))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).map(|n| n.chars().next().map(|c| c.is_ascii_hexdigit()).unwrap_or(false)).unwrap_or(false))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .map(|e| e == "seg" || e == "wal" || e == "log")
+                    .unwrap_or(true)
+        })
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| {
+                    n.chars()
+                        .next()
+                        .map(|c| c.is_ascii_hexdigit())
+                        .unwrap_or(false)
+                })
+                .unwrap_or(false)
+        })
         .collect();
     segs.sort();
     let seg = segs.pop().expect("a WAL segment");
     let bytes = std::fs::read(&seg).unwrap();
-    let used = bytes.iter().rposition(|b| *b != 0).map(|i| i + 1).unwrap_or(0);
+    let used = bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .map(|i| i + 1)
+        .unwrap_or(0);
     (seg, used)
 }
 
@@ -222,14 +306,22 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
     let c = db.client().await.unwrap();
     let mut n = 0i64;
     for _ in 0..100 {
-        n = c.query_one("SELECT count(*) FROM positions", &[]).await.unwrap().get(0);
+        n = c
+            .query_one("SELECT count(*) FROM positions", &[])
+            .await
+            .unwrap()
+            .get(0);
         if n == 100 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(n, 100, "every record before the torn tail is written");
-    assert!(ingest2.log().to_lowercase().contains("torn"), "the torn tail is reported:\n{}", ingest2.log());
+    assert!(
+        ingest2.log().to_lowercase().contains("torn"),
+        "the torn tail is reported:\n{}",
+        ingest2.log()
+    );
     drop(ingest2);
     drop(ingest);
 
@@ -241,8 +333,14 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
     let mut bytes = std::fs::read(&seg).unwrap();
     // The middle one of the records that carry a `mid-` point (each message is one record).
     let needle = b"mid-000000";
-    let hits: Vec<usize> = (0..used.saturating_sub(needle.len())).filter(|&i| &bytes[i..i + needle.len()] == needle).collect();
-    assert!(hits.len() >= 90, "expected ~100 records of the mid- device, found {}", hits.len());
+    let hits: Vec<usize> = (0..used.saturating_sub(needle.len()))
+        .filter(|&i| &bytes[i..i + needle.len()] == needle)
+        .collect();
+    assert!(
+        hits.len() >= 90,
+        "expected ~100 records of the mid- device, found {}",
+        hits.len()
+    );
     let mid = hits[hits.len() / 2];
     for b in &mut bytes[mid..mid + 8] {
         *b ^= 0x5A;
@@ -253,15 +351,31 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
     ingest3.wait_ready(Duration::from_secs(30)).unwrap();
     let mut mids = 0i64;
     for _ in 0..100 {
-        mids = c.query_one("SELECT count(*) FROM positions WHERE device_id LIKE 'mid-%'", &[]).await.unwrap().get(0);
+        mids = c
+            .query_one(
+                "SELECT count(*) FROM positions WHERE device_id LIKE 'mid-%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
         if mids >= 99 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!((98..100).contains(&mids), "the corrupt record (one or two neighbours at most) is left out, the rest written: {mids}");
-    assert!(std::fs::read_dir(wal.join("quarantine")).map(|d| d.count()).unwrap_or(0) >= 1, "quarantine holds the bad bytes");
+    assert!(
+        (98..100).contains(&mids),
+        "the corrupt record (one or two neighbours at most) is left out, the rest written: {mids}"
+    );
+    assert!(
+        std::fs::read_dir(wal.join("quarantine"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            >= 1,
+        "quarantine holds the bad bytes"
+    );
     assert!(metric(&ingest3, "ingest_wal_quarantined_records_total") >= 1.0);
     drop(ingest3);
     drop(ingest);
@@ -273,7 +387,10 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
 /// `SOAK_SECONDS` makes it a longer soak for manual runs (see docs/guarantees.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn local_reboot_scenario_loses_nothing() {
-    let soak: u64 = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let soak: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (server, admin) = OwnServer::start(55443).unwrap();
     let db = TestDb::create_on(&admin).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -299,9 +416,20 @@ async fn local_reboot_scenario_loses_nothing() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = fleet.stop(Duration::from_secs(30)).await;
-    assert!(report.unacked.is_empty(), "{} never acknowledged", report.unacked.len());
-    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60)).await.unwrap();
-    eprintln!("reboot scenario: {} acknowledged, {} stored, verdict {}", v.acked, v.stored, if v.is_perfect() { "no loss" } else { "LOSS" });
+    assert!(
+        report.unacked.is_empty(),
+        "{} never acknowledged",
+        report.unacked.len()
+    );
+    let v = acked_in_db(&db, &report.acked, Duration::from_secs(60))
+        .await
+        .unwrap();
+    eprintln!(
+        "reboot scenario: {} acknowledged, {} stored, verdict {}",
+        v.acked,
+        v.stored,
+        if v.is_perfect() { "no loss" } else { "LOSS" }
+    );
     assert!(v.is_perfect(), "{v:?}");
     drop(ingest);
     db.drop_now().await.unwrap();

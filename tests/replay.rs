@@ -30,8 +30,16 @@ async fn publish(port: u16, messages: Vec<(String, String)>) {
 
 async fn counts(db: &TestDb) -> (i64, i64) {
     let c = db.client().await.unwrap();
-    let p: i64 = c.query_one("SELECT count(*) FROM positions", &[]).await.map(|r| r.get(0)).unwrap_or(-1);
-    let r: i64 = c.query_one("SELECT count(*) FROM rejects", &[]).await.map(|r| r.get(0)).unwrap_or(-1);
+    let p: i64 = c
+        .query_one("SELECT count(*) FROM positions", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    let r: i64 = c
+        .query_one("SELECT count(*) FROM rejects", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
     (p, r)
 }
 
@@ -53,12 +61,23 @@ async fn wal_records_present_at_start_are_written_once_and_no_more() {
     .unwrap();
     let t0 = chrono::Utc::now().timestamp_millis() - 100_000;
     let mut messages: Vec<(String, String)> = (0..200)
-        .map(|i| (format!("devices/replay-{}/positions", i % 10), format!(r#"{{"time": {}, "lat": 1.0, "lon": 2.0}}"#, t0 + i)))
+        .map(|i| {
+            (
+                format!("devices/replay-{}/positions", i % 10),
+                format!(r#"{{"time": {}, "lat": 1.0, "lon": 2.0}}"#, t0 + i),
+            )
+        })
         .collect();
-    messages.push(("devices/replay-0/positions".into(), r#"{"time": 1, "lat": 1.0}"#.into()));
+    messages.push((
+        "devices/replay-0/positions".into(),
+        r#"{"time": 1, "lat": 1.0}"#.into(),
+    ));
     publish(ingest.mqtt_port, messages).await;
     let (status, body) = ingest.http_get("/readyz").unwrap();
-    assert_eq!(status, 503, "readyz must report the database outage: {body}");
+    assert_eq!(
+        status, 503,
+        "readyz must report the database outage: {body}"
+    );
     assert!(body.contains("database"), "{body}");
     let exit = ingest.terminate(Duration::from_secs(30)).unwrap();
     assert!(exit.success(), "graceful exit expected, got {exit}");

@@ -14,20 +14,30 @@ use crate::config::redact_url;
 /// Builds the pool. Connections are opened lazily, so a database that is down at start does
 /// not stop the service (the WAL keeps accepting positions).
 pub fn pool(url: &str, ca: Option<&Path>, size: usize) -> anyhow::Result<Pool> {
-    let mut pg = tokio_postgres::Config::from_str(url)
-        .with_context(|| format!("invalid database URL {}: expected postgres://user:password@host:port/db", redact_url(url)))?;
+    let mut pg = tokio_postgres::Config::from_str(url).with_context(|| {
+        format!(
+            "invalid database URL {}: expected postgres://user:password@host:port/db",
+            redact_url(url)
+        )
+    })?;
     pg.connect_timeout(std::time::Duration::from_secs(5));
     pg.keepalives(true);
     pg.application_name("accoreboot-ingest");
-    let mgr_cfg = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-    let wants_tls = ca.is_some() || matches!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+    let mgr_cfg = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let wants_tls =
+        ca.is_some() || matches!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     let mgr = if wants_tls {
         let tls = tls_connector(ca)?;
         Manager::from_config(pg, tls, mgr_cfg)
     } else {
         Manager::from_config(pg, tokio_postgres::NoTls, mgr_cfg)
     };
-    Pool::builder(mgr).max_size(size).build().context("building the database pool")
+    Pool::builder(mgr)
+        .max_size(size)
+        .build()
+        .context("building the database pool")
 }
 
 fn tls_connector(ca: Option<&Path>) -> anyhow::Result<tokio_postgres_rustls::MakeRustlsConnect> {

@@ -34,7 +34,10 @@ pub struct Readiness {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Health {
@@ -92,20 +95,37 @@ impl Health {
             reasons.push("broker: not listening yet".to_string());
         }
         if !self.wal_writable.load(Ordering::Relaxed) {
-            reasons.push("wal: last append failed (disk full or I/O error); devices are not acknowledged".to_string());
+            reasons.push(
+                "wal: last append failed (disk full or I/O error); devices are not acknowledged"
+                    .to_string(),
+            );
         }
         if self.wal_over_budget.load(Ordering::Relaxed) {
             reasons.push("wal: backlog reached its budget; devices are not acknowledged until the database catches up".to_string());
         }
         let db_up = self.db_up.load(Ordering::Relaxed);
         if !db_up {
-            let detail = self.db_error.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "not connected yet".into());
-            reasons.push(format!("database: unreachable ({detail}); positions are kept in the WAL"));
+            let detail = self
+                .db_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .unwrap_or_else(|| "not connected yet".into());
+            reasons.push(format!(
+                "database: unreachable ({detail}); positions are kept in the WAL"
+            ));
         }
         if self.draining.load(Ordering::Relaxed) {
             reasons.push("draining: shutting down".to_string());
         }
-        let seconds_since_last_commit = self.last_commit_ms().map(|t| (now_ms() - t).max(0) as f64 / 1000.0);
-        Readiness { ready: reasons.is_empty(), reasons, db_up, seconds_since_last_commit }
+        let seconds_since_last_commit = self
+            .last_commit_ms()
+            .map(|t| (now_ms() - t).max(0) as f64 / 1000.0);
+        Readiness {
+            ready: reasons.is_empty(),
+            reasons,
+            db_up,
+            seconds_since_last_commit,
+        }
     }
 }

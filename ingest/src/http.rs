@@ -49,7 +49,10 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Shutdown) 
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(route(&state, req)) }
             });
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
                 debug!(error = %e, "HTTP connection ended with an error");
             }
         });
@@ -64,7 +67,11 @@ fn route(state: &HttpState, req: Request<Incoming>) -> Response<Full<Bytes>> {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => {
             let r = state.health.readiness();
-            let status = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if r.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             let body = serde_json::to_vec_pretty(&r).unwrap_or_default();
             Response::builder()
                 .status(status)
@@ -80,7 +87,10 @@ fn route(state: &HttpState, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "error\n")),
             None => text(StatusCode::NOT_FOUND, "metrics are not enabled\n"),
         },
-        _ => text(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz or /metrics\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /healthz, /readyz or /metrics\n",
+        ),
     }
 }
 
@@ -99,16 +109,27 @@ pub async fn check_ready(addr: SocketAddr) -> Result<(), String> {
         .map_err(|_| format!("no answer from {addr} within 3 s"))?
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let req = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(3), stream.read_to_end(&mut buf))
+    stream
+        .write_all(req.as_bytes())
         .await
-        .map_err(|_| "timed out reading /readyz".to_string())?
         .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        stream.read_to_end(&mut buf),
+    )
+    .await
+    .map_err(|_| "timed out reading /readyz".to_string())?
+    .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&buf);
     if text.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        Err(text.split("\r\n\r\n").nth(1).unwrap_or(&text).trim().to_string())
+        Err(text
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or(&text)
+            .trim()
+            .to_string())
     }
 }

@@ -69,17 +69,40 @@ fn describe() {
     describe_counter!(MESSAGES, "MQTT messages received, by outcome");
     describe_counter!(POSITIONS, "Positions decoded, by outcome");
     describe_counter!(REJECTS, "Rejected points, by reason");
-    describe_histogram!(ACK_LATENCY, Unit::Seconds, "Publish hook to durable WAL record");
+    describe_histogram!(
+        ACK_LATENCY,
+        Unit::Seconds,
+        "Publish hook to durable WAL record"
+    );
     describe_gauge!(WAL_BYTES, Unit::Bytes, "WAL bytes on disk");
-    describe_gauge!(WAL_BACKLOG_BYTES, Unit::Bytes, "WAL bytes not yet in the database");
+    describe_gauge!(
+        WAL_BACKLOG_BYTES,
+        Unit::Bytes,
+        "WAL bytes not yet in the database"
+    );
     describe_gauge!(WAL_BACKLOG_RECORDS, "WAL records not yet in the database");
-    describe_gauge!(WAL_BACKLOG_AGE, Unit::Seconds, "Age of the oldest record not yet in the database");
-    describe_counter!(WAL_QUARANTINED, "Corrupt WAL records moved aside at recovery");
+    describe_gauge!(
+        WAL_BACKLOG_AGE,
+        Unit::Seconds,
+        "Age of the oldest record not yet in the database"
+    );
+    describe_counter!(
+        WAL_QUARANTINED,
+        "Corrupt WAL records moved aside at recovery"
+    );
     describe_counter!(DB_BATCHES, "Batches committed to the database");
     describe_counter!(DB_ROWS, "Rows committed to the database, by table");
-    describe_histogram!(DB_COMMIT_LATENCY, Unit::Seconds, "Batch transaction duration");
+    describe_histogram!(
+        DB_COMMIT_LATENCY,
+        Unit::Seconds,
+        "Batch transaction duration"
+    );
     describe_counter!(DB_ERRORS, "Database errors seen by the writer, by kind");
-    describe_gauge!(DB_SINCE_COMMIT, Unit::Seconds, "Seconds since the last database commit");
+    describe_gauge!(
+        DB_SINCE_COMMIT,
+        Unit::Seconds,
+        "Seconds since the last database commit"
+    );
     describe_gauge!(DB_UP, "1 when the database is reachable");
     describe_gauge!(CONNECTED_CLIENTS, "MQTT clients connected");
     describe_counter!(CONNECTIONS, "MQTT connections accepted");

@@ -41,7 +41,12 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         return Err(EnvelopeError::TooShort(bytes.len()));
     };
     let micros = i64::from_le_bytes(*head);
-    let received_at = DateTime::<Utc>::from_timestamp_micros(micros).ok_or(EnvelopeError::BadTime(micros))?;
+    let received_at =
+        DateTime::<Utc>::from_timestamp_micros(micros).ok_or(EnvelopeError::BadTime(micros))?;
     let (positions, rejects) = position::decode_record(body)?;
-    Ok(Envelope { received_at, positions, rejects })
+    Ok(Envelope {
+        received_at,
+        positions,
+        rejects,
+    })
 }

@@ -12,7 +12,9 @@ use anyhow::{bail, Context};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
     match std::env::var(name) {
-        Ok(v) => v.parse().map_err(|_| anyhow::anyhow!("{name}={v} is not a valid number")),
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v} is not a valid number")),
         Err(_) => Ok(default),
     }
 }
@@ -34,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
         .output()
         .context("running scripts/local-db: run the demo from the repository root")?;
     if !out.status.success() {
-        bail!("scripts/local-db start failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "scripts/local-db start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let database_url = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
@@ -62,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
     cfg.ramp_up = Duration::from_secs(2);
     let fleet = fleet::Fleet::start(cfg).context("starting the simulated fleet")?;
     println!("{devices} simulated trackers publishing {rate} point(s)/s each; Ctrl-C to stop\n");
-    println!("{:>6} {:>9} {:>12} {:>10} {:>12} {:>10} {:>12}", "time", "connected", "acked", "acked/s", "committed", "commit/s", "wal backlog");
+    println!(
+        "{:>6} {:>9} {:>12} {:>10} {:>12} {:>10} {:>12}",
+        "time", "connected", "acked", "acked/s", "committed", "commit/s", "wal backlog"
+    );
 
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -77,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         let acked = stats.acked_points();
-        let metrics = ingest.http_get("/metrics").map(|(_, b)| b).unwrap_or_default();
+        let metrics = ingest
+            .http_get("/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
         let committed = metric(&metrics, "ingest_db_rows_total{table=\"positions\"}") as u64;
         let backlog = metric(&metrics, "ingest_wal_backlog_records");
         println!(
@@ -102,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
         report.latency_p50_ms,
         report.latency_p99_ms
     );
-    println!("the positions are in table `positions` of {}", database_url.rsplit('@').next().unwrap_or(""));
+    println!(
+        "the positions are in table `positions` of {}",
+        database_url.rsplit('@').next().unwrap_or("")
+    );
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use tokio_postgres::{Client, NoTls};
 
 /// URL of the local server's main database: `DATABASE_URL`, else what `scripts/local-db` starts.
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://accoreboot:accoreboot@127.0.0.1:55432/accoreboot".to_string())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://accoreboot:accoreboot@127.0.0.1:55432/accoreboot".to_string()
+    })
 }
 
 /// A database created for one test (named `t_<random>`), dropped by `drop_now()`.
@@ -29,10 +31,19 @@ impl TestDb {
         })?;
         tokio::spawn(conn);
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
         let url = format!("{base}/{name}");
-        Ok(TestDb { name, url, admin_url })
+        Ok(TestDb {
+            name,
+            url,
+            admin_url,
+        })
     }
 
     /// A connection to this test's database.
@@ -46,7 +57,12 @@ impl TestDb {
     pub async fn drop_now(self) -> anyhow::Result<()> {
         let (client, conn) = tokio_postgres::connect(&self.admin_url, NoTls).await?;
         tokio::spawn(conn);
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await?;
         Ok(())
     }
 
@@ -54,7 +70,10 @@ impl TestDb {
     pub async fn stored_points(&self) -> anyhow::Result<Vec<(String, i64)>> {
         let c = self.client().await?;
         let rows = c
-            .query("SELECT device_id, (extract(epoch from time) * 1000)::bigint FROM positions", &[])
+            .query(
+                "SELECT device_id, (extract(epoch from time) * 1000)::bigint FROM positions",
+                &[],
+            )
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
@@ -75,7 +94,10 @@ impl OwnServer {
             .output()
             .context("running scripts/local-db")?;
         if !out.status.success() {
-            anyhow::bail!("scripts/local-db {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            anyhow::bail!(
+                "scripts/local-db {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }

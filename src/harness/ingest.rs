@@ -16,10 +16,16 @@ pub fn ingest_binary() -> anyhow::Result<PathBuf> {
     ensure_built()?;
     let exe = std::env::current_exe()?;
     // target/<profile>/deps/<test> -> target/<profile>/ingest
-    let profile_dir = exe.parent().and_then(Path::parent).context("unexpected test binary location")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("unexpected test binary location")?;
     let bin = profile_dir.join("ingest");
     if !bin.exists() {
-        bail!("{} not found: build it with `cargo build -p ingest` (cargo test --workspace does)", bin.display());
+        bail!(
+            "{} not found: build it with `cargo build -p ingest` (cargo test --workspace does)",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -31,7 +37,8 @@ fn ensure_built() -> anyhow::Result<()> {
     let result = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "ingest", "--bin", "ingest"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.args(["build", "-q", "-p", "ingest", "--bin", "ingest"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
@@ -81,8 +88,13 @@ impl Ingest {
     pub fn start_on(opts: IngestOptions, mqtt_port: u16, http_port: u16) -> anyhow::Result<Ingest> {
         let bin = ingest_binary()?;
         std::fs::create_dir_all(&opts.wal_dir)?;
-        let log_path = opts.wal_dir.with_extension(format!("log.{}", std::process::id()));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log_path = opts
+            .wal_dir
+            .with_extension(format!("log.{}", std::process::id()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--database-url")
@@ -105,7 +117,13 @@ impl Ingest {
             cmd.args(["--wal-budget", "256MiB"]);
         }
         let child = cmd.spawn().context("spawning ingest")?;
-        let mut me = Ingest { child: Some(child), opts, mqtt_port, http_port, log_path };
+        let mut me = Ingest {
+            child: Some(child),
+            opts,
+            mqtt_port,
+            http_port,
+            log_path,
+        };
         me.wait_port(Duration::from_secs(30))?;
         Ok(me)
     }
@@ -123,7 +141,11 @@ impl Ingest {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("ingest did not listen on {} within {timeout:?}; log:\n{}", self.mqtt_port, self.log())
+        bail!(
+            "ingest did not listen on {} within {timeout:?}; log:\n{}",
+            self.mqtt_port,
+            self.log()
+        )
     }
 
     /// GET a path on the HTTP port; returns (status, body).
@@ -131,11 +153,20 @@ impl Ingest {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )?;
         let mut buf = String::new();
         s.read_to_string(&mut buf)?;
-        let status = buf.get(9..12).and_then(|c| c.parse().ok()).context("bad HTTP answer")?;
-        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = buf
+            .get(9..12)
+            .and_then(|c| c.parse().ok())
+            .context("bad HTTP answer")?;
+        let body = buf
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Ok((status, body))
     }
 
@@ -171,7 +202,10 @@ impl Ingest {
     /// SIGTERM and wait for the exit (up to `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let mut c = self.child.take().context("not running")?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM)?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = c.try_wait()? {
@@ -179,7 +213,10 @@ impl Ingest {
             }
             if Instant::now() > deadline {
                 let _ = c.kill();
-                bail!("ingest did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
+                bail!(
+                    "ingest did not exit within {timeout:?} after SIGTERM; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -24,15 +24,27 @@ impl Verdict {
 }
 
 /// Waits (up to `timeout`) until every acknowledged point is stored, then compares.
-pub async fn acked_in_db(db: &TestDb, acked: &[fleet::AckedPoint], timeout: Duration) -> anyhow::Result<Verdict> {
-    let expected: HashSet<(String, i64)> = acked.iter().map(|p| (p.device_id.clone(), p.time_ms)).collect();
+pub async fn acked_in_db(
+    db: &TestDb,
+    acked: &[fleet::AckedPoint],
+    timeout: Duration,
+) -> anyhow::Result<Verdict> {
+    let expected: HashSet<(String, i64)> = acked
+        .iter()
+        .map(|p| (p.device_id.clone(), p.time_ms))
+        .collect();
     let deadline = Instant::now() + timeout;
     loop {
         let stored = db.stored_points().await?;
         let set: HashSet<(String, i64)> = stored.iter().cloned().collect();
         let missing: Vec<(String, i64)> = expected.difference(&set).cloned().collect();
         if missing.is_empty() || Instant::now() > deadline {
-            return Ok(Verdict { acked: expected.len(), stored: stored.len(), duplicates: stored.len() - set.len(), missing });
+            return Ok(Verdict {
+                acked: expected.len(),
+                stored: stored.len(),
+                duplicates: stored.len() - set.len(),
+                missing,
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -46,8 +46,18 @@ impl Handler for DurableAppend {
         };
         let started = Instant::now();
         let received_at = Utc::now();
-        let identity = if self.trust_topic_identity { None } else { session.id.username.as_ref().map(|u| u.as_ref()) };
-        let decoded = position::decode(&publish.topic, &publish.payload, identity, received_at, &self.validation);
+        let identity = if self.trust_topic_identity {
+            None
+        } else {
+            session.id.username.as_ref().map(|u| u.as_ref())
+        };
+        let decoded = position::decode(
+            &publish.topic,
+            &publish.payload,
+            identity,
+            received_at,
+            &self.validation,
+        );
         let (positions, rejects) = match decoded {
             Decoded::Ignored { reason } => {
                 metrics::counter!(m::MESSAGES, "outcome" => "ignored").increment(1);
@@ -62,11 +72,17 @@ impl Handler for DurableAppend {
                 self.health.set_wal_writable(true);
                 self.health.set_wal_over_budget(false);
                 metrics::histogram!(m::ACK_LATENCY).record(started.elapsed().as_secs_f64());
-                let outcome = if positions.is_empty() { "rejected" } else { "stored" };
+                let outcome = if positions.is_empty() {
+                    "rejected"
+                } else {
+                    "stored"
+                };
                 metrics::counter!(m::MESSAGES, "outcome" => outcome).increment(1);
-                metrics::counter!(m::POSITIONS, "outcome" => "accepted").increment(positions.len() as u64);
+                metrics::counter!(m::POSITIONS, "outcome" => "accepted")
+                    .increment(positions.len() as u64);
                 if !rejects.is_empty() {
-                    metrics::counter!(m::POSITIONS, "outcome" => "rejected").increment(rejects.len() as u64);
+                    metrics::counter!(m::POSITIONS, "outcome" => "rejected")
+                        .increment(rejects.len() as u64);
                     for r in &rejects {
                         metrics::counter!(m::REJECTS, "reason" => r.reason.as_str()).increment(1);
                     }
@@ -92,8 +108,12 @@ impl Handler for DurableAppend {
                 }
                 metrics::counter!(m::MESSAGES, "outcome" => outcome).increment(1);
                 // MQTT 3.1.1 cannot carry a negative PUBACK: close the connection instead.
-                let result = PublishResult::reason_code(reason, Some("not stored; retry later".into()), !v5);
-                (false, Some(HookResult::PublishAclResult(PublishAclResult(result))))
+                let result =
+                    PublishResult::reason_code(reason, Some("not stored; retry later".into()), !v5);
+                (
+                    false,
+                    Some(HookResult::PublishAclResult(PublishAclResult(result))),
+                )
             }
         }
     }

@@ -16,8 +16,16 @@ struct Migration {
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "initial", sql: include_str!("001_initial.sql") },
-    Migration { version: 2, name: "powersync_publication", sql: include_str!("002_powersync_publication.sql") },
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "powersync_publication",
+        sql: include_str!("002_powersync_publication.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serialises migrations between ingest nodes.
@@ -33,7 +41,9 @@ pub struct SchemaOptions {
 
 impl Default for SchemaOptions {
     fn default() -> Self {
-        Self { chunk_interval: Duration::from_secs(24 * 3600) }
+        Self {
+            chunk_interval: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -42,19 +52,27 @@ pub enum SchemaError {
     #[error("chunk interval must be at least one minute, got {0:?}")]
     ChunkInterval(Duration),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration { version: i32, name: &'static str, source: tokio_postgres::Error },
+    Migration {
+        version: i32,
+        name: &'static str,
+        source: tokio_postgres::Error,
+    },
     #[error("database error while migrating: {0}")]
     Db(#[from] tokio_postgres::Error),
 }
 
 /// Applies every migration the database does not have yet; returns how many ran.
-pub async fn migrate(client: &mut tokio_postgres::Client, opts: &SchemaOptions) -> Result<usize, SchemaError> {
+pub async fn migrate(
+    client: &mut tokio_postgres::Client,
+    opts: &SchemaOptions,
+) -> Result<usize, SchemaError> {
     if opts.chunk_interval < Duration::from_secs(60) {
         return Err(SchemaError::ChunkInterval(opts.chunk_interval));
     }
     let interval = format!("{} seconds", opts.chunk_interval.as_secs());
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version integer PRIMARY KEY,
@@ -73,15 +91,25 @@ pub async fn migrate(client: &mut tokio_postgres::Client, opts: &SchemaOptions) 
         let sql = m.sql.replace("{{CHUNK_INTERVAL}}", &interval);
         tx.batch_execute(&sql)
             .await
-            .map_err(|source| SchemaError::Migration { version: m.version, name: m.name, source })?;
-        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&m.version, &m.name])
-            .await?;
+            .map_err(|source| SchemaError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .await?;
         info!(version = m.version, name = m.name, "applied migration");
         ran += 1;
     }
     // The chunk interval is a setting: apply it on every start (it shapes new chunks only).
-    tx.execute("SELECT set_chunk_time_interval('positions', $1::text::interval)", &[&interval])
-        .await?;
+    tx.execute(
+        "SELECT set_chunk_time_interval('positions', $1::text::interval)",
+        &[&interval],
+    )
+    .await?;
     tx.commit().await?;
     Ok(ran)
 }
@@ -101,9 +129,15 @@ pub fn is_missing_schema(err: &tokio_postgres::Error) -> bool {
 }
 
 /// Reads the writer's checkpoint for one write-ahead log.
-pub async fn read_checkpoint(client: &impl GenericClient, wal_id: uuid::Uuid) -> Result<Option<u64>, tokio_postgres::Error> {
+pub async fn read_checkpoint(
+    client: &impl GenericClient,
+    wal_id: uuid::Uuid,
+) -> Result<Option<u64>, tokio_postgres::Error> {
     let row = client
-        .query_opt("SELECT lsn FROM ingest_checkpoints WHERE wal_id = $1", &[&wal_id])
+        .query_opt(
+            "SELECT lsn FROM ingest_checkpoints WHERE wal_id = $1",
+            &[&wal_id],
+        )
         .await?;
     Ok(row.map(|r| r.get::<_, i64>(0) as u64))
 }

@@ -37,8 +37,17 @@ pub struct Batch {
 impl Batch {
     pub fn push(&mut self, lsn: Lsn, env: Envelope) {
         let received_at = env.received_at;
-        self.rows.extend(env.positions.into_iter().map(|position| Row { position, received_at }));
-        self.rejects.extend(env.rejects.into_iter().map(|reject| RejectRow { reject, received_at, lsn }));
+        self.rows
+            .extend(env.positions.into_iter().map(|position| Row {
+                position,
+                received_at,
+            }));
+        self.rejects
+            .extend(env.rejects.into_iter().map(|reject| RejectRow {
+                reject,
+                received_at,
+                lsn,
+            }));
         self.last_lsn = Some(lsn);
         self.records += 1;
     }
@@ -46,7 +55,11 @@ impl Batch {
     /// A WAL record that could not be decoded still advances the checkpoint; it is kept as a
     /// reject so that nothing disappears without a trace.
     pub fn push_undecodable(&mut self, lsn: Lsn, reject: Reject) {
-        self.rejects.push(RejectRow { reject, received_at: Utc::now(), lsn });
+        self.rejects.push(RejectRow {
+            reject,
+            received_at: Utc::now(),
+            lsn,
+        });
         self.last_lsn = Some(lsn);
         self.records += 1;
     }

@@ -64,7 +64,12 @@ enum Attempt {
 
 impl Writer {
     pub fn new(wal: Wal, pool: Pool, opts: WriterOptions, health: Arc<Health>) -> Self {
-        Self { wal, pool, opts, health }
+        Self {
+            wal,
+            pool,
+            opts,
+            health,
+        }
     }
 
     /// Runs until `shutdown` and then until the WAL is drained into the database or
@@ -125,8 +130,12 @@ impl Writer {
 
     async fn connect_and_checkpoint(&self) -> Result<Option<Lsn>, String> {
         let mut client = self.pool.get().await.map_err(|e| format!("connect: {e}"))?;
-        schema::migrate(&mut client, &self.opts.schema).await.map_err(|e| e.to_string())?;
-        schema::read_checkpoint(&**client, self.wal.id()).await.map_err(|e| e.to_string())
+        schema::migrate(&mut client, &self.opts.schema)
+            .await
+            .map_err(|e| e.to_string())?;
+        schema::read_checkpoint(&**client, self.wal.id())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn db_down(&self, error: &str) {
@@ -137,9 +146,17 @@ impl Writer {
     }
 
     /// Reads records until the batch is full or the linger time passed.
-    async fn collect(&self, reader: &mut WalReader, shutdown: &Shutdown) -> Result<Batch, crate::wal::WalError> {
+    async fn collect(
+        &self,
+        reader: &mut WalReader,
+        shutdown: &Shutdown,
+    ) -> Result<Batch, crate::wal::WalError> {
         let mut batch = Batch::default();
-        let idle_poll = if shutdown.is_triggered() { Duration::from_millis(50) } else { Duration::from_millis(500) };
+        let idle_poll = if shutdown.is_triggered() {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_millis(500)
+        };
         let mut deadline: Option<Instant> = None;
         while batch.rows.len() < self.opts.batch_max_rows {
             let wait = match deadline {
@@ -150,7 +167,8 @@ impl Writer {
                 break;
             }
             let room = (self.opts.batch_max_rows - batch.rows.len()).max(1);
-            let records = match tokio::time::timeout(wait, reader.next_batch(room.min(4096))).await {
+            let records = match tokio::time::timeout(wait, reader.next_batch(room.min(4096))).await
+            {
                 Ok(r) => r?,
                 Err(_) => break,
             };
@@ -171,21 +189,33 @@ impl Writer {
     /// Writes one batch, retrying until it is committed. Returns false when `stop_now` fired,
     /// or when an attempt failed during the drain (the database is not there: flushing can wait
     /// for the next start, the records are safe in the WAL).
-    async fn commit_with_retry(&self, batch: &Batch, shutdown: &Shutdown, stop_now: &Shutdown) -> bool {
+    async fn commit_with_retry(
+        &self,
+        batch: &Batch,
+        shutdown: &Shutdown,
+        stop_now: &Shutdown,
+    ) -> bool {
         let mut backoff = Backoff::new(self.opts.max_backoff);
         loop {
             let started = Instant::now();
             match self.commit(batch).await {
                 Ok(w) => {
-                    metrics::histogram!(m::DB_COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
+                    metrics::histogram!(m::DB_COMMIT_LATENCY)
+                        .record(started.elapsed().as_secs_f64());
                     metrics::counter!(m::DB_BATCHES).increment(1);
                     metrics::counter!(m::DB_ROWS, "table" => "positions").increment(w.positions);
                     metrics::counter!(m::DB_ROWS, "table" => "rejects").increment(w.rejects);
-                    metrics::counter!(m::DB_ROWS, "table" => "duplicates_skipped").increment(w.duplicates);
+                    metrics::counter!(m::DB_ROWS, "table" => "duplicates_skipped")
+                        .increment(w.duplicates);
                     metrics::gauge!(m::DB_UP).set(1.0);
                     self.health.db_ok();
                     self.health.committed();
-                    debug!(records = batch.records, positions = w.positions, duplicates = w.duplicates, "batch committed");
+                    debug!(
+                        records = batch.records,
+                        positions = w.positions,
+                        duplicates = w.duplicates,
+                        "batch committed"
+                    );
                     if let Some(lsn) = batch.last_lsn {
                         if let Err(e) = self.wal.release(lsn) {
                             warn!(error = %e, "could not delete written WAL segments; will retry after the next batch");
@@ -209,7 +239,11 @@ impl Writer {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Written, Attempt> {
-        let mut client = self.pool.get().await.map_err(|e| Attempt::Retry(format!("connect: {e}")))?;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Attempt::Retry(format!("connect: {e}")))?;
         let result = async {
             let tx = client.transaction().await?;
             let w = sql::write_batch(&tx, batch, self.wal.id()).await?;
@@ -243,7 +277,11 @@ impl Writer {
                 let _ = deadpool_postgres::Object::take(client);
                 if schema::is_missing_schema(&e) {
                     warn!(error = %describe_db_error(&e), "schema missing (database recreated?): migrating before the catch-up");
-                    let mut fresh = self.pool.get().await.map_err(|e| Attempt::Retry(format!("connect: {e}")))?;
+                    let mut fresh = self
+                        .pool
+                        .get()
+                        .await
+                        .map_err(|e| Attempt::Retry(format!("connect: {e}")))?;
                     if let Err(me) = schema::migrate(&mut fresh, &self.opts.schema).await {
                         return Err(Attempt::Retry(format!("migrate: {me}")));
                     }
@@ -261,7 +299,8 @@ fn push_record(batch: &mut Batch, lsn: Lsn, bytes: Bytes) {
         Ok(env) => batch.push(lsn, env),
         Err(e) => {
             error!(lsn, error = %e, "undecodable WAL record kept as a reject");
-            metrics::counter!(m::REJECTS, "reason" => RejectReason::CorruptRecord.as_str()).increment(1);
+            metrics::counter!(m::REJECTS, "reason" => RejectReason::CorruptRecord.as_str())
+                .increment(1);
             batch.push_undecodable(
                 lsn,
                 Reject {
@@ -280,10 +319,13 @@ fn push_record(batch: &mut Batch, lsn: Lsn, bytes: Bytes) {
 fn with_refused_rows(mut good: Batch, batch: &Batch, bad: Vec<(usize, String)>) -> Batch {
     let lsn = batch.last_lsn.unwrap_or_default();
     for (i, detail) in bad {
-        let Some(row) = batch.rows.get(i) else { continue };
+        let Some(row) = batch.rows.get(i) else {
+            continue;
+        };
         let p = &row.position;
         error!(device = %p.device_id, time = %p.time, detail, "position refused by the database; kept in rejects");
-        metrics::counter!(m::REJECTS, "reason" => RejectReason::DatabaseRejected.as_str()).increment(1);
+        metrics::counter!(m::REJECTS, "reason" => RejectReason::DatabaseRejected.as_str())
+            .increment(1);
         let payload = serde_json::json!({
             "device_id": p.device_id, "time": p.time.to_rfc3339(), "lat": p.lat, "lon": p.lon, "alt": p.alt,
             "speed": p.speed, "heading": p.heading, "accuracy": p.accuracy, "satellites": p.satellites,
@@ -319,7 +361,10 @@ struct Backoff {
 
 impl Backoff {
     fn new(max: Duration) -> Self {
-        Self { next: Duration::from_millis(100), max }
+        Self {
+            next: Duration::from_millis(100),
+            max,
+        }
     }
     async fn wait(&mut self) {
         tokio::time::sleep(self.next).await;

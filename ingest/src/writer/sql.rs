@@ -41,8 +41,16 @@ fn column_types() -> [Type; 12] {
     ]
 }
 
-async fn copy_rows(tx: &Transaction<'_>, table: &str, batch: &Batch) -> Result<u64, tokio_postgres::Error> {
-    let sink = tx.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    batch: &Batch,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
     let writer = BinaryCopyInWriter::new(sink, &column_types());
     pin_mut!(writer);
     for row in &batch.rows {
@@ -67,7 +75,11 @@ async fn copy_rows(tx: &Transaction<'_>, table: &str, batch: &Batch) -> Result<u
 }
 
 /// Writes the batch and the checkpoint in the transaction (the caller commits).
-pub async fn write_batch(tx: &Transaction<'_>, batch: &Batch, wal_id: uuid::Uuid) -> Result<Written, tokio_postgres::Error> {
+pub async fn write_batch(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    wal_id: uuid::Uuid,
+) -> Result<Written, tokio_postgres::Error> {
     let mut written = Written::default();
     if !batch.rows.is_empty() {
         tx.batch_execute("SAVEPOINT copy_positions").await?;
@@ -138,13 +150,37 @@ async fn upsert_latest(tx: &Transaction<'_>, batch: &Batch) -> Result<u64, tokio
     .await
 }
 
-async fn insert_rejects(tx: &Transaction<'_>, batch: &Batch, wal_id: uuid::Uuid) -> Result<u64, tokio_postgres::Error> {
+async fn insert_rejects(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    wal_id: uuid::Uuid,
+) -> Result<u64, tokio_postgres::Error> {
     let received: Vec<_> = batch.rejects.iter().map(|r| r.received_at).collect();
-    let devices: Vec<Option<&str>> = batch.rejects.iter().map(|r| r.reject.device_id.as_deref()).collect();
-    let topics: Vec<&str> = batch.rejects.iter().map(|r| r.reject.topic.as_str()).collect();
-    let reasons: Vec<&str> = batch.rejects.iter().map(|r| r.reject.reason.as_str()).collect();
-    let details: Vec<&str> = batch.rejects.iter().map(|r| r.reject.detail.as_str()).collect();
-    let payloads: Vec<&[u8]> = batch.rejects.iter().map(|r| r.reject.payload.as_ref()).collect();
+    let devices: Vec<Option<&str>> = batch
+        .rejects
+        .iter()
+        .map(|r| r.reject.device_id.as_deref())
+        .collect();
+    let topics: Vec<&str> = batch
+        .rejects
+        .iter()
+        .map(|r| r.reject.topic.as_str())
+        .collect();
+    let reasons: Vec<&str> = batch
+        .rejects
+        .iter()
+        .map(|r| r.reject.reason.as_str())
+        .collect();
+    let details: Vec<&str> = batch
+        .rejects
+        .iter()
+        .map(|r| r.reject.detail.as_str())
+        .collect();
+    let payloads: Vec<&[u8]> = batch
+        .rejects
+        .iter()
+        .map(|r| r.reject.payload.as_ref())
+        .collect();
     let lsns: Vec<i64> = batch.rejects.iter().map(|r| r.lsn as i64).collect();
     tx.execute(
         "INSERT INTO rejects (received_at, device_id, topic, reason, detail, payload, wal_id, wal_lsn)
@@ -171,8 +207,16 @@ pub fn is_row_error(e: &tokio_postgres::Error) -> bool {
 
 /// Splits a batch whose COPY failed on a row error: tries each row in its own savepoint and
 /// returns the batch of rows the database takes plus a reject for each row it refuses.
-pub async fn isolate_bad_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(Batch, Vec<(usize, String)>), tokio_postgres::Error> {
-    let mut good = Batch { last_lsn: batch.last_lsn, records: batch.records, rejects: batch.rejects.clone(), ..Batch::default() };
+pub async fn isolate_bad_rows(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+) -> Result<(Batch, Vec<(usize, String)>), tokio_postgres::Error> {
+    let mut good = Batch {
+        last_lsn: batch.last_lsn,
+        records: batch.records,
+        rejects: batch.rejects.clone(),
+        ..Batch::default()
+    };
     let mut bad = Vec::new();
     let insert = format!(
         "INSERT INTO positions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"
@@ -184,7 +228,20 @@ pub async fn isolate_bad_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(Ba
         let r = tx
             .execute(
                 &stmt,
-                &[&p.device_id, &p.time, &p.lat, &p.lon, &p.alt, &p.speed, &p.heading, &p.accuracy, &p.satellites, &p.battery, &p.attributes, &row.received_at],
+                &[
+                    &p.device_id,
+                    &p.time,
+                    &p.lat,
+                    &p.lon,
+                    &p.alt,
+                    &p.speed,
+                    &p.heading,
+                    &p.accuracy,
+                    &p.satellites,
+                    &p.battery,
+                    &p.attributes,
+                    &row.received_at,
+                ],
             )
             .await;
         match r {
@@ -194,7 +251,10 @@ pub async fn isolate_bad_rows(tx: &Transaction<'_>, batch: &Batch) -> Result<(Ba
             }
             Err(e) if is_row_error(&e) => {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT one_row").await?;
-                let detail = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+                let detail = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string());
                 bad.push((i, detail));
             }
             Err(e) => return Err(e),
