@@ -218,7 +218,7 @@ async fn main() {
     );
 
     // 3. The database's own limit, with the same rows and the same hypertable.
-    let n = (max.acked.max(200_000)).min(2_000_000);
+    let n = max.acked.clamp(200_000, 2_000_000);
     let db_rate = database_only(n).await;
     println!("database only: binary COPY of {n} rows into the hypertable: {db_rate:.0} rows/s");
     println!(

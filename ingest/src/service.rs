@@ -77,7 +77,6 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
         handshake_timeout: args.handshake_timeout,
         max_connections: args.max_connections,
         security: crate::broker::SecurityOptions::from_args(&args)?,
-        ..BrokerOptions::default()
     };
     let broker = Broker::start(&broker_opts, wal.clone(), validation, health.clone()).await?;
     health.set_broker_listening(true);

@@ -79,6 +79,13 @@ impl Writer {
             return;
         };
         info!(wal_id = %self.wal.id(), checkpoint = ?checkpoint, "writer started");
+        // The WAL does not persist what was released: tell it again what the database holds,
+        // so the backlog (and the budget) counts only what is really unwritten.
+        if let Some(lsn) = checkpoint {
+            if let Err(e) = self.wal.release(lsn) {
+                warn!(error = %e, "could not release the WAL up to the database checkpoint");
+            }
+        }
         let mut reader = self.wal.reader(checkpoint);
         loop {
             if stop_now.is_triggered() {
