@@ -50,14 +50,19 @@ fn connect_packet(client_id: &str, user: &str, pass: &str) -> Vec<u8> {
 
 /// Reads until the server closes the connection; true when it did within `wait`.
 fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let deadline = Instant::now() + wait;
     let mut buf = [0u8; 1024];
     while Instant::now() < deadline {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return true,
         }
     }
@@ -70,9 +75,26 @@ fn raw(ingest: &Ingest) -> TcpStream {
 
 /// A well-behaved device logs in and gets its PUBACK.
 async fn still_serves(ingest: &Ingest, user: &str, secret: &str) {
-    let (c, mut ev) = v4::connect(v4::opts(&format!("probe-{}", now_ms()), ingest.mqtt_port, user, secret)).await.expect("a normal device still logs in");
-    c.publish(format!("devices/{user}/positions"), v4::QoS::AtLeastOnce, false, position(now_ms() - 1000)).await.unwrap();
-    let ack = v4::next_matching(&mut ev, Duration::from_secs(10), |p| matches!(p, v4::Packet::PubAck(_)).then_some(())).await;
+    let (c, mut ev) = v4::connect(v4::opts(
+        &format!("probe-{}", now_ms()),
+        ingest.mqtt_port,
+        user,
+        secret,
+    ))
+    .await
+    .expect("a normal device still logs in");
+    c.publish(
+        format!("devices/{user}/positions"),
+        v4::QoS::AtLeastOnce,
+        false,
+        position(now_ms() - 1000),
+    )
+    .await
+    .unwrap();
+    let ack = v4::next_matching(&mut ev, Duration::from_secs(10), |p| {
+        matches!(p, v4::Packet::PubAck(_)).then_some(())
+    })
+    .await;
     assert!(matches!(ack, Ok(Some(()))), "no PUBACK: {ack:?}");
 }
 
@@ -86,23 +108,41 @@ async fn garbage_truncated_and_absurd_packets_close_only_their_connection() {
     // Not MQTT at all.
     let mut s = raw(&ingest);
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "HTTP on the MQTT port must be closed");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "HTTP on the MQTT port must be closed"
+    );
     let mut s = raw(&ingest);
     s.write_all(&[0xFF; 512]).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "0xFF bytes must be closed");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "0xFF bytes must be closed"
+    );
     // A CONNECT announcing 256 MiB.
     let mut s = raw(&ingest);
-    s.write_all(&[0x10, 0xFF, 0xFF, 0xFF, 0x7F, 0, 4, b'M', b'Q', b'T', b'T', 4]).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "absurd length must be closed");
+    s.write_all(&[
+        0x10, 0xFF, 0xFF, 0xFF, 0x7F, 0, 4, b'M', b'Q', b'T', b'T', 4,
+    ])
+    .unwrap();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "absurd length must be closed"
+    );
     // A remaining length of five bytes (malformed varint).
     let mut s = raw(&ingest);
     s.write_all(&[0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "malformed varint must be closed");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "malformed varint must be closed"
+    );
     // A truncated CONNECT, then silence: closed by the CONNECT timeout.
     let full = connect_packet("trunc", "dev-1", &secret);
     let mut s = raw(&ingest);
     s.write_all(&full[..full.len() / 2]).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "a truncated CONNECT must time out");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "a truncated CONNECT must time out"
+    );
     // A truncated CONNECT and the client goes away.
     let mut s = raw(&ingest);
     s.write_all(&full[..7]).unwrap();
@@ -110,7 +150,8 @@ async fn garbage_truncated_and_absurd_packets_close_only_their_connection() {
 
     // A valid login, then a PUBLISH whose topic is not UTF-8.
     let mut s = raw(&ingest);
-    s.write_all(&connect_packet("utf8", "dev-1", &secret)).unwrap();
+    s.write_all(&connect_packet("utf8", "dev-1", &secret))
+        .unwrap();
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack).unwrap();
     assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK accepted");
@@ -122,7 +163,10 @@ async fn garbage_truncated_and_absurd_packets_close_only_their_connection() {
     varint(body.len(), &mut publish);
     publish.extend(body);
     s.write_all(&publish).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "a non-UTF-8 topic must close the connection");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "a non-UTF-8 topic must close the connection"
+    );
 
     still_serves(&ingest, "dev-1", &secret).await;
     drop(ingest);
@@ -150,7 +194,11 @@ async fn silent_half_open_connections_do_not_block_a_real_login() {
     // A real device connects and is acknowledged well within its own timeout.
     let started = Instant::now();
     still_serves(&ingest, "dev-1", &secret).await;
-    assert!(started.elapsed() < Duration::from_secs(10), "login took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "login took {:?}",
+        started.elapsed()
+    );
 
     // The ones stuck in the middle of CONNECT are closed by the CONNECT timeout.
     let mut closed = 0;
@@ -159,7 +207,10 @@ async fn silent_half_open_connections_do_not_block_a_real_login() {
             closed += 1;
         }
     }
-    assert_eq!(closed, 100, "half-sent CONNECTs must be closed by the handshake timeout");
+    assert_eq!(
+        closed, 100,
+        "half-sent CONNECTs must be closed by the handshake timeout"
+    );
     drop(idle);
     still_serves(&ingest, "dev-1", &secret).await;
     drop(ingest);
@@ -179,27 +230,68 @@ async fn json_bombs_are_rejected_with_a_reason_and_the_service_stays_up() {
         format!("{}{}", "{\"a\":".repeat(40_000), "}".repeat(40_000)).into_bytes(),
         // Numbers that do not fit any float.
         format!(r#"{{"time": {t}, "lat": 1e999999, "lon": 2.0}}"#).into_bytes(),
-        format!(r#"{{"time": 1{}, "lat": 1.0, "lon": 2.0}}"#, "0".repeat(100_000)).into_bytes(),
+        format!(
+            r#"{{"time": 1{}, "lat": 1.0, "lon": 2.0}}"#,
+            "0".repeat(100_000)
+        )
+        .into_bytes(),
         // A huge array of non-points.
         format!("[{}0]", "0,".repeat(100_000)).into_bytes(),
         // Not UTF-8 at all.
         vec![0xFF, 0xFE, 0xFD, b'{'],
     ];
-    let (c, mut ev) = v4::connect(v4::opts("bomber", ingest.mqtt_port, "dev-1", &secret)).await.unwrap();
+    let (c, mut ev) = v4::connect(v4::opts("bomber", ingest.mqtt_port, "dev-1", &secret))
+        .await
+        .unwrap();
     let mut acked = 0;
     for b in &bombs {
-        assert!(b.len() < 256 * 1024, "keep each bomb under the payload limit");
-        c.publish("devices/dev-1/positions", v4::QoS::AtLeastOnce, false, b.clone()).await.unwrap();
-        let ack = v4::next_matching(&mut ev, Duration::from_secs(20), |p| matches!(p, v4::Packet::PubAck(_)).then_some(())).await;
-        assert!(matches!(ack, Ok(Some(()))), "bomb of {} bytes: {ack:?}", b.len());
+        assert!(
+            b.len() < 256 * 1024,
+            "keep each bomb under the payload limit"
+        );
+        c.publish(
+            "devices/dev-1/positions",
+            v4::QoS::AtLeastOnce,
+            false,
+            b.clone(),
+        )
+        .await
+        .unwrap();
+        let ack = v4::next_matching(&mut ev, Duration::from_secs(20), |p| {
+            matches!(p, v4::Packet::PubAck(_)).then_some(())
+        })
+        .await;
+        assert!(
+            matches!(ack, Ok(Some(()))),
+            "bomb of {} bytes: {ack:?}",
+            b.len()
+        );
         acked += 1;
     }
-        // Each is kept as a reject with its reason; no position was stored.
-    assert_eq!(wait_count(&db, "SELECT count(*) FROM rejects WHERE device_id = 'dev-1'", acked).await, acked);
+    // Each is kept as a reject with its reason; no position was stored.
+    assert_eq!(
+        wait_count(
+            &db,
+            "SELECT count(*) FROM rejects WHERE device_id = 'dev-1'",
+            acked
+        )
+        .await,
+        acked
+    );
     let c2 = db.client().await.unwrap();
-    let reasons: Vec<String> = c2.query("SELECT DISTINCT reason FROM rejects", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let reasons: Vec<String> = c2
+        .query("SELECT DISTINCT reason FROM rejects", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert!(reasons.iter().all(|r| !r.is_empty()), "{reasons:?}");
-    let stored: i64 = c2.query_one("SELECT count(*) FROM positions", &[]).await.unwrap().get(0);
+    let stored: i64 = c2
+        .query_one("SELECT count(*) FROM positions", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(stored, 0, "no bomb may produce a position");
     still_serves(&ingest, "dev-1", &secret).await;
     drop(ingest);

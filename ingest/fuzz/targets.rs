@@ -22,14 +22,24 @@ const TOPICS: &[&str] = &[
 /// authenticated identity. Property: never panics; a message yields positions and/or rejects,
 /// or is ignored; every position belongs to the identity when there is one.
 pub fn position_decode(data: &[u8]) {
-    let Some((&pick, payload)) = data.split_first() else { return };
+    let Some((&pick, payload)) = data.split_first() else {
+        return;
+    };
     let topic = TOPICS[pick as usize % TOPICS.len()];
-    let received = Utc.timestamp_millis_opt(1_700_000_000_000).single().unwrap_or_else(Utc::now);
+    let received = Utc
+        .timestamp_millis_opt(1_700_000_000_000)
+        .single()
+        .unwrap_or_else(Utc::now);
     let cfg = ValidationConfig::default();
     for identity in [None, Some("dev-1"), Some("alice/phone")] {
-        if let Decoded::Accepted { positions, rejects } = position::decode(topic, payload, identity, received, &cfg) {
+        if let Decoded::Accepted { positions, rejects } =
+            position::decode(topic, payload, identity, received, &cfg)
+        {
             if let Some(id) = identity {
-                assert!(positions.iter().all(|p| p.device_id == id), "a position escaped its identity");
+                assert!(
+                    positions.iter().all(|p| p.device_id == id),
+                    "a position escaped its identity"
+                );
             }
             // What the WAL stores decodes back to the same values.
             let bytes = position::encode_record(&positions, &rejects);
@@ -58,7 +68,9 @@ pub fn envelope(data: &[u8]) {
 /// records), then `data` as one payload framed with a valid checksum. Properties: never
 /// panics, always advances, and a framed record decodes to its own header.
 pub fn wal_record(data: &[u8]) {
-    use ingest::wal::record::{decode, encode, find_next_valid, Decoded as Rec, RecordHeader, HEADER_BYTES};
+    use ingest::wal::record::{
+        decode, encode, find_next_valid, Decoded as Rec, RecordHeader, HEADER_BYTES,
+    };
     let base = 4096u64;
     let mut off = 0usize;
     let mut steps = 0usize;
@@ -82,7 +94,12 @@ pub fn wal_record(data: &[u8]) {
         }
     }
     if data.len() <= 1 << 20 {
-        let header = RecordHeader { len: data.len() as u32, lsn: base, seq: 7, appended_us: 1 };
+        let header = RecordHeader {
+            len: data.len() as u32,
+            lsn: base,
+            seq: 7,
+            appended_us: 1,
+        };
         let mut buf = Vec::new();
         encode(&mut buf, &header, data);
         assert_eq!(decode(&buf, base), Rec::Record(header));
@@ -100,11 +117,17 @@ pub fn acl(data: &[u8]) {
     for kind in [Kind::Device, Kind::Service] {
         let v = publish_verdict(kind, account, topic);
         if kind == Kind::Device && v == PublishVerdict::OwnPosition {
-            assert!(topic.contains(account), "device {account:?} allowed on {topic:?}");
+            assert!(
+                topic.contains(account),
+                "device {account:?} allowed on {topic:?}"
+            );
         }
         for shared in [false, true] {
             if may_subscribe(kind, account, topic, shared) && kind == Kind::Device {
-                assert!(!topic.contains('#') && !topic.contains('+') && !shared, "{account:?} {topic:?}");
+                assert!(
+                    !topic.contains('#') && !topic.contains('+') && !shared,
+                    "{account:?} {topic:?}"
+                );
             }
         }
     }

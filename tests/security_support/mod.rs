@@ -17,7 +17,11 @@ pub fn device_cmd(db_url: &str, args: &[&str]) -> (bool, String, String) {
         .env("INGEST_LOG", "warn")
         .output()
         .expect("run ingest device");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Adds an account with the CLI and returns the secret it printed.
@@ -34,18 +38,35 @@ pub fn add_account(db_url: &str, id: &str, service: bool) -> String {
 /// The secret in the output of `add` or `rotate-secret`.
 pub fn secret_from(out: &str) -> String {
     out.lines()
-        .find_map(|l| l.split_once("secret: ").or_else(|| l.split_once("secret for ").and_then(|(_, r)| r.split_once(": "))))
+        .find_map(|l| {
+            l.split_once("secret: ").or_else(|| {
+                l.split_once("secret for ")
+                    .and_then(|(_, r)| r.split_once(": "))
+            })
+        })
         .map(|(_, s)| s.trim().to_string())
         .unwrap_or_else(|| panic!("no secret in {out:?}"))
 }
 
 /// Starts ingest with authentication on (anonymous off) and a 1 s cache/revocation interval.
 pub fn start(db: &TestDb, dir: &tempfile::TempDir, extra: &[&str]) -> Ingest {
-    let mut args: Vec<String> = vec!["--batch-linger".into(), "20ms".into(), "--auth-cache-ttl".into(), "1s".into()];
+    let mut args: Vec<String> = vec![
+        "--batch-linger".into(),
+        "20ms".into(),
+        "--auth-cache-ttl".into(),
+        "1s".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let ingest = Ingest::start(IngestOptions { database_url: db.url.clone(), wal_dir: dir.path().join("wal"), args, allow_anonymous: false })
-        .expect("ingest starts");
-    ingest.wait_ready(Duration::from_secs(30)).expect("ingest ready");
+    let ingest = Ingest::start(IngestOptions {
+        database_url: db.url.clone(),
+        wal_dir: dir.path().join("wal"),
+        args,
+        allow_anonymous: false,
+    })
+    .expect("ingest starts");
+    ingest
+        .wait_ready(Duration::from_secs(30))
+        .expect("ingest ready");
     ingest
 }
 
@@ -83,12 +104,16 @@ pub fn metric(ingest: &Ingest, name: &str, parts: &[&str]) -> f64 {
 pub mod v4 {
     use std::time::Duration;
 
-    pub use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS};
+    pub use rumqttc::{
+        AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
+    };
 
     pub fn opts(client_id: &str, port: u16, user: &str, pass: &str) -> MqttOptions {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(30));
         o.set_credentials(user, pass);
+        // Let big packets leave the client so that the server's limits are what is tested.
+        o.set_max_packet_size(1 << 20, 1 << 20);
         o
     }
 
@@ -106,7 +131,11 @@ pub mod v4 {
     }
 
     /// Waits for the next incoming packet matching `f`, or the connection error.
-    pub async fn next_matching<T>(events: &mut EventLoop, wait: Duration, mut f: impl FnMut(&Packet) -> Option<T>) -> Result<Option<T>, ConnectionError> {
+    pub async fn next_matching<T>(
+        events: &mut EventLoop,
+        wait: Duration,
+        mut f: impl FnMut(&Packet) -> Option<T>,
+    ) -> Result<Option<T>, ConnectionError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, events.poll()).await {
@@ -126,7 +155,9 @@ pub mod v4 {
 pub mod v5 {
     use std::time::Duration;
 
-    pub use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
+    pub use rumqttc::v5::mqttbytes::v5::{
+        ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode,
+    };
     pub use rumqttc::v5::mqttbytes::QoS;
     pub use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 
@@ -149,7 +180,11 @@ pub mod v5 {
         }
     }
 
-    pub async fn next_matching<T>(events: &mut EventLoop, wait: Duration, mut f: impl FnMut(&Packet) -> Option<T>) -> Result<Option<T>, ConnectionError> {
+    pub async fn next_matching<T>(
+        events: &mut EventLoop,
+        wait: Duration,
+        mut f: impl FnMut(&Packet) -> Option<T>,
+    ) -> Result<Option<T>, ConnectionError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, events.poll()).await {
