@@ -82,7 +82,11 @@ pub struct DbArgs {
 #[derive(Debug, Args, Clone)]
 pub struct HealthcheckArgs {
     /// Address of the ingest's HTTP endpoint.
-    #[arg(long, env = "INGEST_HEALTHCHECK_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "INGEST_HEALTHCHECK_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub addr: SocketAddr,
 }
 
@@ -197,7 +201,8 @@ pub struct RunArgs {
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("expected a duration such as 5s or 1m: {e}"))?;
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as 5s or 1m: {e}"))?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
     }
@@ -269,14 +274,20 @@ mod tests {
     #[test]
     fn listen_parses_addresses_and_none() {
         assert_eq!(parse_listen("none").unwrap(), Listen::Off);
-        assert_eq!(parse_listen("127.0.0.1:1883").unwrap(), Listen::On("127.0.0.1:1883".parse().unwrap()));
+        assert_eq!(
+            parse_listen("127.0.0.1:1883").unwrap(),
+            Listen::On("127.0.0.1:1883".parse().unwrap())
+        );
         assert!(parse_listen("localhost").unwrap_err().contains("HOST:PORT"));
     }
 
     #[test]
     fn budget_parses_sizes_and_refuses_tiny_or_garbage() {
         assert_eq!(parse_budget("auto").unwrap(), Budget::Auto);
-        assert_eq!(parse_budget("2GiB").unwrap(), Budget::Bytes(2 * 1024 * 1024 * 1024));
+        assert_eq!(
+            parse_budget("2GiB").unwrap(),
+            Budget::Bytes(2 * 1024 * 1024 * 1024)
+        );
         assert!(parse_budget("10").is_err());
         assert!(parse_budget("lots").is_err());
     }
@@ -292,9 +303,11 @@ mod tests {
     #[test]
     fn cli_refuses_bad_values_with_clear_errors() {
         let base = ["ingest", "run", "--database-url", "postgres://x@y/z"];
-        let err = Cli::try_parse_from(base.iter().chain(["--batch-max-rows", "0"].iter())).unwrap_err();
+        let err =
+            Cli::try_parse_from(base.iter().chain(["--batch-max-rows", "0"].iter())).unwrap_err();
         assert!(err.to_string().contains("batch-max-rows"));
-        let err = Cli::try_parse_from(base.iter().chain(["--max-future", "soon"].iter())).unwrap_err();
+        let err =
+            Cli::try_parse_from(base.iter().chain(["--max-future", "soon"].iter())).unwrap_err();
         assert!(err.to_string().contains("max-future"));
         let err = Cli::try_parse_from(["ingest", "run"]).unwrap_err();
         assert!(err.to_string().contains("database-url"));
@@ -304,25 +317,64 @@ mod tests {
     #[test]
     fn security_flags_parse_and_refuse_nonsense() {
         let base = ["ingest", "run", "--database-url", "postgres://x@y/z"];
-        let cli = Cli::try_parse_from(base.iter().chain(["--mqtts-listen", "127.0.0.1:8883", "--tls-cert", "c.pem", "--tls-key", "k.pem"].iter())).unwrap();
-        let Command::Run(args) = cli.command else { panic!("not run") };
-        assert_eq!(args.mqtts_listen, Listen::On("127.0.0.1:8883".parse().unwrap()));
+        let cli = Cli::try_parse_from(
+            base.iter().chain(
+                [
+                    "--mqtts-listen",
+                    "127.0.0.1:8883",
+                    "--tls-cert",
+                    "c.pem",
+                    "--tls-key",
+                    "k.pem",
+                ]
+                .iter(),
+            ),
+        )
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.mqtts_listen,
+            Listen::On("127.0.0.1:8883".parse().unwrap())
+        );
         assert_eq!(args.wss_listen, Listen::Off);
         assert_eq!(args.auth_cache_ttl, Duration::from_secs(5));
-        let err = Cli::try_parse_from(base.iter().chain(["--handshake-timeout", "0s"].iter())).unwrap_err();
+        let err = Cli::try_parse_from(base.iter().chain(["--handshake-timeout", "0s"].iter()))
+            .unwrap_err();
         assert!(err.to_string().contains("greater than zero"), "{err}");
-        let err = Cli::try_parse_from(base.iter().chain(["--max-connection-rate", "lots"].iter())).unwrap_err();
+        let err = Cli::try_parse_from(base.iter().chain(["--max-connection-rate", "lots"].iter()))
+            .unwrap_err();
         assert!(err.to_string().contains("max-connection-rate"), "{err}");
     }
 
     #[test]
     fn device_subcommands_parse() {
         let db = ["--database-url", "postgres://x@y/z"];
-        let parse = |args: &[&str]| Cli::try_parse_from(["ingest", "device"].iter().chain(db.iter()).chain(args.iter()));
-        let Command::Device(d) = parse(&["add", "dev-1", "--service"]).unwrap().command else { panic!() };
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(
+                ["ingest", "device"]
+                    .iter()
+                    .chain(db.iter())
+                    .chain(args.iter()),
+            )
+        };
+        let Command::Device(d) = parse(&["add", "dev-1", "--service"]).unwrap().command else {
+            panic!()
+        };
         assert!(matches!(d.action, DeviceAction::Add { ref id, service: true } if id == "dev-1"));
-        assert!(matches!(parse(&["rotate-secret", "x"]).unwrap().command, Command::Device(DeviceArgs { action: DeviceAction::RotateSecret { .. }, .. })));
-        assert!(parse(&["list"]).is_ok() && parse(&["disable", "x"]).is_ok() && parse(&["enable", "x"]).is_ok());
+        assert!(matches!(
+            parse(&["rotate-secret", "x"]).unwrap().command,
+            Command::Device(DeviceArgs {
+                action: DeviceAction::RotateSecret { .. },
+                ..
+            })
+        ));
+        assert!(
+            parse(&["list"]).is_ok()
+                && parse(&["disable", "x"]).is_ok()
+                && parse(&["enable", "x"]).is_ok()
+        );
         assert!(parse(&["add"]).is_err(), "add needs an id");
         assert!(parse(&["delete", "x"]).is_err());
     }

@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ingest: cannot start the async runtime: {e}");
@@ -31,7 +34,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(args) => {
             let metrics = ingest::metrics::install().context("installing the metrics recorder")?;
             let shutdown = Shutdown::new();
-            shutdown.trigger_on_signals().context("installing signal handlers")?;
+            shutdown
+                .trigger_on_signals()
+                .context("installing signal handlers")?;
             ingest::service::run(*args, Some(metrics), shutdown).await
         }
         Command::Migrate(db) => {
@@ -40,9 +45,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .get()
                 .await
                 .with_context(|| format!("cannot connect to {}", redact_url(&db.database_url)))?;
-            let opts = ingest::schema::SchemaOptions { chunk_interval: db.chunk_interval };
+            let opts = ingest::schema::SchemaOptions {
+                chunk_interval: db.chunk_interval,
+            };
             let ran = ingest::schema::migrate(&mut client, &opts).await?;
-            println!("schema up to date (version {}, {ran} migration(s) applied now)", ingest::schema::latest_version());
+            println!(
+                "schema up to date (version {}, {ran} migration(s) applied now)",
+                ingest::schema::latest_version()
+            );
             Ok(())
         }
         Command::Device(args) => ingest::device_cli::run(args, &mut std::io::stdout().lock()).await,
@@ -53,7 +63,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 }
 
 fn init_logs(format: &str) {
-    let filter = EnvFilter::try_from_env("INGEST_LOG").unwrap_or_else(|_| EnvFilter::new("info,rmqtt=warn,rmqtt_net=warn"));
+    let filter = EnvFilter::try_from_env("INGEST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rmqtt=warn,rmqtt_net=warn"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

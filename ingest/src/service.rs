@@ -26,14 +26,22 @@ use crate::wal::{Wal, WalOptions};
 use crate::writer::{Writer, WriterOptions};
 
 /// Runs the service until SIGTERM/SIGINT (or `shutdown` is triggered) and drains it.
-pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(
+    args: RunArgs,
+    metrics: Option<PrometheusHandle>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     if args.allow_anonymous {
         warn!("ANONYMOUS MQTT ACCESS IS ON: anyone who reaches the port can publish as any device. For local demos only; never in production.");
     }
     let health = Arc::new(Health::new());
 
-    std::fs::create_dir_all(&args.wal_dir)
-        .with_context(|| format!("cannot create the WAL directory {}: check the volume and permissions", args.wal_dir.display()))?;
+    std::fs::create_dir_all(&args.wal_dir).with_context(|| {
+        format!(
+            "cannot create the WAL directory {}: check the volume and permissions",
+            args.wal_dir.display()
+        )
+    })?;
     let budget = match args.wal_budget {
         Budget::Bytes(b) => b,
         Budget::Auto => auto_budget(&args.wal_dir)?,
@@ -41,14 +49,20 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
     let wal_opts = WalOptions {
         segment_bytes: args.wal_segment_size.as_u64(),
         budget_bytes: budget,
-        max_record_bytes: (args.max_payload.as_u64() as usize).saturating_mul(2).max(64 * 1024),
+        max_record_bytes: (args.max_payload.as_u64() as usize)
+            .saturating_mul(2)
+            .max(64 * 1024),
         ..WalOptions::default()
     };
     let (wal, report) = Wal::open(&args.wal_dir, wal_opts)
         .with_context(|| format!("cannot open the WAL in {}", args.wal_dir.display()))?;
     info!(wal_dir = %args.wal_dir.display(), wal_id = %wal.id(), budget_bytes = budget, recovery = ?report, "WAL open");
 
-    let pool = crate::db::pool(&args.db.database_url, args.db.database_ca.as_deref(), args.db_pool_size as usize)?;
+    let pool = crate::db::pool(
+        &args.db.database_url,
+        args.db.database_ca.as_deref(),
+        args.db_pool_size as usize,
+    )?;
     info!(database = %redact_url(&args.db.database_url), "database pool ready (connects lazily)");
 
     // Writer: runs until the WAL is drained after shutdown, or until the deadline.
@@ -59,7 +73,9 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
         WriterOptions {
             batch_max_rows: args.batch_max_rows as usize,
             batch_linger: args.batch_linger,
-            schema: SchemaOptions { chunk_interval: args.db.chunk_interval },
+            schema: SchemaOptions {
+                chunk_interval: args.db.chunk_interval,
+            },
             ..WriterOptions::default()
         },
         health.clone(),
@@ -93,14 +109,28 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
         info!(addr = %a, "MQTT over secure WebSocket listening");
     }
 
-    let http_listener = http::bind(args.http_listen)
-        .await
-        .with_context(|| format!("cannot listen for HTTP on {}: is the port free?", args.http_listen))?;
+    let http_listener = http::bind(args.http_listen).await.with_context(|| {
+        format!(
+            "cannot listen for HTTP on {}: is the port free?",
+            args.http_listen
+        )
+    })?;
     info!(addr = %http_listener.local_addr()?, "HTTP listening (/healthz /readyz /metrics)");
     let http_shutdown = Shutdown::new();
-    let http_task = tokio::spawn(http::serve(http_listener, HttpState { health: health.clone(), metrics }, http_shutdown.clone()));
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        HttpState {
+            health: health.clone(),
+            metrics,
+        },
+        http_shutdown.clone(),
+    ));
 
-    let gauges_task = tokio::spawn(export_gauges(wal.clone(), health.clone(), broker.scx.clone()));
+    let gauges_task = tokio::spawn(export_gauges(
+        wal.clone(),
+        health.clone(),
+        broker.scx.clone(),
+    ));
 
     shutdown.wait().await;
     let started = std::time::Instant::now();
@@ -111,9 +141,17 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
         warn!(error = %e, "closing the WAL reported an error");
     }
     // Leave a little time at the end for the process to exit cleanly.
-    let flush_budget = args.shutdown_deadline.saturating_sub(Duration::from_millis(500));
+    let flush_budget = args
+        .shutdown_deadline
+        .saturating_sub(Duration::from_millis(500));
     let mut writer_task = writer_task;
-    if tokio::time::timeout(flush_budget.saturating_sub(started.elapsed()), &mut writer_task).await.is_err() {
+    if tokio::time::timeout(
+        flush_budget.saturating_sub(started.elapsed()),
+        &mut writer_task,
+    )
+    .await
+    .is_err()
+    {
         writer_stop_now.trigger();
         let _ = tokio::time::timeout(Duration::from_millis(300), &mut writer_task).await;
     }
@@ -131,7 +169,8 @@ pub async fn run(args: RunArgs, metrics: Option<PrometheusHandle>, shutdown: Shu
 
 /// Default budget: a quarter of the WAL volume's size.
 fn auto_budget(dir: &Path) -> anyhow::Result<u64> {
-    let st = nix::sys::statvfs::statvfs(dir).with_context(|| format!("cannot stat the WAL volume at {}", dir.display()))?;
+    let st = nix::sys::statvfs::statvfs(dir)
+        .with_context(|| format!("cannot stat the WAL volume at {}", dir.display()))?;
     let size = st.blocks() as u64 * st.fragment_size() as u64;
     Ok((size / 4).max(64 * 1024 * 1024))
 }
@@ -166,7 +205,10 @@ async fn export_gauges(wal: Wal, health: Arc<Health>, scx: rmqtt::context::Serve
             quarantined_seen = s.quarantined;
         }
         health.set_wal_over_budget(s.unreleased_bytes >= s.budget_bytes);
-        let since = health.last_commit_ms().map(|t| (crate::health::now_ms() - t).max(0) as f64 / 1000.0).unwrap_or(-1.0);
+        let since = health
+            .last_commit_ms()
+            .map(|t| (crate::health::now_ms() - t).max(0) as f64 / 1000.0)
+            .unwrap_or(-1.0);
         metrics::gauge!(m::DB_SINCE_COMMIT).set(since);
         metrics::gauge!(m::CONNECTED_CLIENTS).set(scx.connections.count() as f64);
     }

@@ -272,7 +272,10 @@ mod tests {
         );
         assert_eq!(publish_verdict(d, "dev-1", "other"), PublishVerdict::Denied);
         assert_eq!(publish_verdict(d, "dev-1", ""), PublishVerdict::Denied);
-        assert_eq!(publish_verdict(d, "+", "devices/+/positions"), PublishVerdict::Denied);
+        assert_eq!(
+            publish_verdict(d, "+", "devices/+/positions"),
+            PublishVerdict::Denied
+        );
         assert!(!may_subscribe(d, "#", "devices/#/commands", false));
         assert_eq!(
             publish_verdict(d, "351756051523999", "351756051523999/data"),

@@ -81,7 +81,10 @@ impl Broker {
         health: Arc<Health>,
     ) -> anyhow::Result<Broker> {
         let scx = ServerContext::new()
-            .plugins_config_map_add("rmqtt-retainer", "storage.type = \"ram\"\nmax_retained_messages = 100000\n")
+            .plugins_config_map_add(
+                "rmqtt-retainer",
+                "storage.type = \"ram\"\nmax_retained_messages = 100000\n",
+            )
             .build()
             .await;
         rmqtt_shared_subscription::register(&scx, true, false)
@@ -96,10 +99,21 @@ impl Broker {
             .add_priority(
                 Type::MessagePublishCheckAcl,
                 0,
-                Box::new(DurableAppend { wal, validation, health, trust_topic_identity: opts.allow_anonymous }),
+                Box::new(DurableAppend {
+                    wal,
+                    validation,
+                    health,
+                    trust_topic_identity: opts.allow_anonymous,
+                }),
             )
             .await;
-        let installed = security::install(&scx, register.as_ref(), &opts.security, opts.allow_anonymous).await;
+        let installed = security::install(
+            &scx,
+            register.as_ref(),
+            &opts.security,
+            opts.allow_anonymous,
+        )
+        .await;
         register.start().await;
 
         let mut server = MqttServer::new(scx.clone());
@@ -117,24 +131,52 @@ impl Broker {
         if let Some(addr) = opts.ws_listen {
             let listener = listener(opts, "external/ws", addr)
                 .bind()
-                .with_context(|| format!("cannot listen for MQTT over WebSocket on {addr}: is the port free?"))?;
-            ws_addr = Some(listener.local_addr().context("WebSocket listener address")?);
-            server = server.listener_by_id(listener.ws().context("MQTT WebSocket listener")?, next_id);
+                .with_context(|| {
+                    format!("cannot listen for MQTT over WebSocket on {addr}: is the port free?")
+                })?;
+            ws_addr = Some(
+                listener
+                    .local_addr()
+                    .context("WebSocket listener address")?,
+            );
+            server =
+                server.listener_by_id(listener.ws().context("MQTT WebSocket listener")?, next_id);
             next_id += 1;
         }
         let tls = match (&opts.security.tls, opts.mqtts_listen.or(opts.wss_listen)) {
-            (Some(files), Some(_)) => Some(tls::start(&scx, opts, files, opts.mqtts_listen, opts.wss_listen, next_id)?),
-            (None, Some(_)) => anyhow::bail!("MQTT over TLS/WSS needs a certificate and key (--tls-cert, --tls-key)"),
+            (Some(files), Some(_)) => Some(tls::start(
+                &scx,
+                opts,
+                files,
+                opts.mqtts_listen,
+                opts.wss_listen,
+                next_id,
+            )?),
+            (None, Some(_)) => anyhow::bail!(
+                "MQTT over TLS/WSS needs a certificate and key (--tls-cert, --tls-key)"
+            ),
             _ => None,
         };
-        let (mqtts_addr, wss_addr) = tls.as_ref().map(|t| (t.mqtts_addr, t.wss_addr)).unwrap_or((None, None));
+        let (mqtts_addr, wss_addr) = tls
+            .as_ref()
+            .map(|t| (t.mqtts_addr, t.wss_addr))
+            .unwrap_or((None, None));
         let server = server.build();
         let accept = tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!(error = %e, "MQTT server stopped");
             }
         });
-        Ok(Broker { scx, mqtt_addr, ws_addr, mqtts_addr, wss_addr, accept, tls, _security: installed })
+        Ok(Broker {
+            scx,
+            mqtt_addr,
+            ws_addr,
+            mqtts_addr,
+            wss_addr,
+            accept,
+            tls,
+            _security: installed,
+        })
     }
 
     /// Connected MQTT clients now.
