@@ -18,14 +18,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn metric(ingest: &Ingest, name: &str) -> f64 {
-    let (_, body) = ingest.http_get("/metrics").unwrap_or((0, String::new()));
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -64,19 +56,19 @@ async fn main() {
     stats.take_interval_latency();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let down = stats.take_interval_latency();
-    let backlog = metric(&ingest, "ingest_wal_backlog_records");
+    let backlog = ingest.metric("ingest_wal_backlog_records");
 
     // Stop publishing so the catch-up measures the backlog alone.
     let report = fleet.stop(Duration::from_secs(5)).await;
-    let c0 = metric(&ingest, "ingest_db_rows_total{table=\"positions\"}");
+    let c0 = ingest.metric("ingest_db_rows_total{table=\"positions\"}");
     server.restart().unwrap();
     let t = Instant::now();
     let deadline = t + Duration::from_secs(300);
-    while metric(&ingest, "ingest_wal_backlog_records") > 0.0 && Instant::now() < deadline {
+    while ingest.metric("ingest_wal_backlog_records") > 0.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = t.elapsed().as_secs_f64();
-    let written = metric(&ingest, "ingest_db_rows_total{table=\"positions\"}") - c0;
+    let written = ingest.metric("ingest_db_rows_total{table=\"positions\"}") - c0;
     println!(
         "machine: {} CPUs; fleet, ingest and database on the same machine",
         std::thread::available_parallelism()

@@ -34,15 +34,6 @@ fn start(url: &str, wal: PathBuf, extra: &[&str]) -> Ingest {
     .unwrap()
 }
 
-/// Sum of a metric's samples whose line starts with `name` (labels included in `name`).
-fn metric(ingest: &Ingest, name: &str) -> f64 {
-    let (_, body) = ingest.http_get("/metrics").unwrap_or((0, String::new()));
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -68,7 +59,7 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
     let acked_at_stop = fleet.stats().acked_points();
     // Devices keep being acknowledged from the WAL; /readyz and the metrics show the outage.
     assert!(
-        wait_until(Duration::from_secs(20), || metric(&ingest, "ingest_db_up")
+        wait_until(Duration::from_secs(20), || ingest.metric("ingest_db_up")
             == 0.0)
         .await,
         "ingest_db_up never went to 0"
@@ -81,7 +72,7 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
         fleet.stats().acked_points() > acked_at_stop + 100,
         "acknowledgements stopped during the outage"
     );
-    assert!(metric(&ingest, "ingest_wal_backlog_records") > 0.0);
+    assert!(ingest.metric("ingest_wal_backlog_records") > 0.0);
 
     server.restart().unwrap();
     assert!(
@@ -174,10 +165,9 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
 
     // The backlog reaches the budget: acknowledgements stop, the refusals are counted.
     assert!(
-        wait_until(Duration::from_secs(60), || metric(
-            &ingest,
-            "ingest_messages_total{outcome=\"refused_budget\"}"
-        ) > 0.0)
+        wait_until(Duration::from_secs(60), || ingest
+            .metric("ingest_messages_total{outcome=\"refused_budget\"}")
+            > 0.0)
         .await,
         "the budget was never reached"
     );
@@ -376,7 +366,7 @@ async fn torn_tail_is_cut_and_corrupt_middle_record_is_quarantined() {
             >= 1,
         "quarantine holds the bad bytes"
     );
-    assert!(metric(&ingest3, "ingest_wal_quarantined_records_total") >= 1.0);
+    assert!(ingest3.metric("ingest_wal_quarantined_records_total") >= 1.0);
     drop(ingest3);
     drop(ingest);
     db.drop_now().await.unwrap();

@@ -85,12 +85,8 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         let acked = stats.acked_points();
-        let metrics = ingest
-            .http_get("/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let committed = metric(&metrics, "ingest_db_rows_total{table=\"positions\"}") as u64;
-        let backlog = metric(&metrics, "ingest_wal_backlog_records");
+        let committed = ingest.metric("ingest_db_rows_total{table=\"positions\"}") as u64;
+        let backlog = ingest.metric("ingest_wal_backlog_records");
         println!(
             "{:>5}s {:>9} {:>12} {:>10} {:>12} {:>10} {:>12}",
             started.elapsed().as_secs(),
@@ -118,12 +114,4 @@ async fn main() -> anyhow::Result<()> {
         database_url.rsplit('@').next().unwrap_or("")
     );
     Ok(())
-}
-
-/// Sum of the samples of one metric in Prometheus text (labels given in `name` must match).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }

@@ -170,6 +170,17 @@ impl Ingest {
         Ok((status, body))
     }
 
+    /// Sum of the samples of one metric from `/metrics` whose line starts with `name` (put
+    /// labels in `name` to pick one series, e.g. `ingest_db_rows_total{table="positions"}`);
+    /// 0 when the endpoint does not answer.
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics").unwrap_or((0, String::new()));
+        body.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Waits until `/readyz` answers 200.
     pub fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
