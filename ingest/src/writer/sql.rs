@@ -9,7 +9,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
-use super::batch::Batch;
+use super::batch::{Batch, Row};
 
 /// What one committed batch wrote.
 #[derive(Debug, Default, Clone, Copy)]
@@ -54,24 +54,28 @@ async fn copy_rows(
     let writer = BinaryCopyInWriter::new(sink, &column_types());
     pin_mut!(writer);
     for row in &batch.rows {
-        let p = &row.position;
-        let values: [&(dyn ToSql + Sync); 12] = [
-            &p.device_id,
-            &p.time,
-            &p.lat,
-            &p.lon,
-            &p.alt,
-            &p.speed,
-            &p.heading,
-            &p.accuracy,
-            &p.satellites,
-            &p.battery,
-            &p.attributes,
-            &row.received_at,
-        ];
-        writer.as_mut().write(&values).await?;
+        writer.as_mut().write(&row_values(row)).await?;
     }
     writer.finish().await
+}
+
+/// One row's values, in the order of `COLUMNS` (shared by COPY and the row-by-row path).
+fn row_values(row: &Row) -> [&(dyn ToSql + Sync); 12] {
+    let p = &row.position;
+    [
+        &p.device_id,
+        &p.time,
+        &p.lat,
+        &p.lon,
+        &p.alt,
+        &p.speed,
+        &p.heading,
+        &p.accuracy,
+        &p.satellites,
+        &p.battery,
+        &p.attributes,
+        &row.received_at,
+    ]
 }
 
 /// Writes the batch and the checkpoint in the transaction (the caller commits).
@@ -223,27 +227,8 @@ pub async fn isolate_bad_rows(
     );
     let stmt = tx.prepare(&insert).await?;
     for (i, row) in batch.rows.iter().enumerate() {
-        let p = &row.position;
         tx.batch_execute("SAVEPOINT one_row").await?;
-        let r = tx
-            .execute(
-                &stmt,
-                &[
-                    &p.device_id,
-                    &p.time,
-                    &p.lat,
-                    &p.lon,
-                    &p.alt,
-                    &p.speed,
-                    &p.heading,
-                    &p.accuracy,
-                    &p.satellites,
-                    &p.battery,
-                    &p.attributes,
-                    &row.received_at,
-                ],
-            )
-            .await;
+        let r = tx.execute(&stmt, &row_values(row)).await;
         match r {
             Ok(_) => {
                 tx.batch_execute("RELEASE SAVEPOINT one_row").await?;
