@@ -11,15 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use accoreboot_edge::harness::{Ingest, IngestOptions, TestDb};
+use accoreboot_edge::harness::{env_or, Ingest, IngestOptions, TestDb};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn metric(ingest: &Ingest, name: &str) -> f64 {
     let (_, body) = ingest.http_get("/metrics").expect("metrics endpoint");

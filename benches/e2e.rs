@@ -12,16 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use accoreboot_edge::harness::{Ingest, IngestOptions, TestDb};
+use accoreboot_edge::harness::{env_or, Ingest, IngestOptions, TestDb};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Peak resident memory (kB) and total CPU seconds of a process, from /proc.
 fn proc_usage(pid: u32) -> (u64, f64) {

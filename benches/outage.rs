@@ -9,14 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use accoreboot_edge::harness::{Ingest, IngestOptions, OwnServer, TestDb};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use accoreboot_edge::harness::{env_or, Ingest, IngestOptions, OwnServer, TestDb};
 
 #[tokio::main]
 async fn main() {
