@@ -41,10 +41,15 @@ pub const CONNECTED_CLIENTS: &str = "ingest_mqtt_connected_clients";
 pub const CONNECTIONS: &str = "ingest_mqtt_connections_total";
 
 /// MQTT logins by outcome (`allowed`, `bad_credentials`, `disabled`, `unavailable`,
-/// `no_credentials`, or the limit that refused it).
+/// `busy` (no argon2 verification slot in time: retry later), `no_credentials`, or the limit
+/// that refused it).
 pub const AUTH: &str = "ingest_mqtt_auth_total";
 /// Queries the device registry made (logins, revocation checks, administration).
 pub const AUTH_DB_QUERIES: &str = "ingest_auth_db_queries_total";
+/// argon2id verifications of a presented secret (cache misses that reached the hash).
+pub const AUTH_VERIFICATIONS: &str = "ingest_auth_verifications_total";
+/// Wall time of one argon2id verification (includes the contention of a loaded machine).
+pub const AUTH_VERIFY_LATENCY: &str = "ingest_auth_verify_seconds";
 /// Publishes and subscriptions refused by the topic ACL, by action and account kind.
 pub const ACL_DENIED: &str = "ingest_mqtt_acl_denied_total";
 /// Logins and messages refused by a limit (`max_connections`, `connection_rate`, `device_message_rate`).
@@ -108,6 +113,12 @@ fn describe() {
     describe_counter!(CONNECTIONS, "MQTT connections accepted");
     describe_counter!(AUTH, "MQTT logins, by outcome");
     describe_counter!(AUTH_DB_QUERIES, "Device registry queries");
+    describe_counter!(AUTH_VERIFICATIONS, "argon2id secret verifications");
+    describe_histogram!(
+        AUTH_VERIFY_LATENCY,
+        Unit::Seconds,
+        "Wall time of one argon2id verification"
+    );
     describe_counter!(ACL_DENIED, "Publishes and subscriptions refused by the ACL");
     describe_counter!(LIMIT_REFUSALS, "Logins and messages refused by a limit");
     describe_counter!(KICKED, "Sessions closed by revocation");

@@ -1,17 +1,19 @@
 //! Checks a device's credentials: the bounded cache first, then the registry and argon2 (off
-//! the async workers, a bounded number at a time so a reconnect storm cannot exhaust memory).
+//! the async workers, a bounded number at a time so a reconnect storm cannot exhaust memory or
+//! the CPU; see `gate`). A login that cannot get a verification slot within its bound is
+//! answered "busy" at once, before any database work when that is already foreseeable.
 //! Also remembers, per authenticated account, its kind and the hash it logged in with: the
 //! ACL reads the kind, the revocation loop compares the hash.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
 use tracing::warn;
 
 use super::cache::AuthCache;
 use super::error::AuthError;
+use super::gate::VerifyGate;
 use super::kind::Kind;
 use super::registry::{is_valid_account_id, Registry};
 use super::secret;
@@ -26,6 +28,8 @@ pub enum Outcome {
     Disabled,
     /// The registry cannot be reached and the secret is not in the cache.
     Unavailable,
+    /// No argon2 verification slot within the login's bound (a reconnect storm): try again.
+    Busy,
 }
 
 impl Outcome {
@@ -35,6 +39,7 @@ impl Outcome {
             Outcome::BadCredentials => "bad_credentials",
             Outcome::Disabled => "disabled",
             Outcome::Unavailable => "unavailable",
+            Outcome::Busy => "busy",
         }
     }
 }
@@ -46,8 +51,20 @@ pub struct AuthOptions {
     pub cache_capacity: usize,
     /// How long a cached verification is trusted without asking the database again.
     pub cache_ttl: Duration,
-    /// argon2 verifications running at once (each takes ~19 MiB).
+    /// argon2 verifications running at once (each takes ~19 MiB and a core while it runs).
     pub max_parallel_verifications: usize,
+    /// Longest a login may wait for a verification slot before it is refused as busy. `None`:
+    /// half the handshake timeout of the listener the client came through (see the hook).
+    pub verify_wait: Option<Duration>,
+}
+
+/// Verification slots by default: one per core, at most 8 (152 MiB of argon2 memory). More
+/// slots than cores add no throughput (argon2 is CPU-bound), only latency and memory.
+pub fn default_parallel_verifications() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
 }
 
 impl Default for AuthOptions {
@@ -55,7 +72,8 @@ impl Default for AuthOptions {
         AuthOptions {
             cache_capacity: 100_000,
             cache_ttl: Duration::from_secs(5),
-            max_parallel_verifications: 4,
+            max_parallel_verifications: default_parallel_verifications(),
+            verify_wait: None,
         }
     }
 }
@@ -72,7 +90,8 @@ pub struct Identity {
 pub struct Authenticator {
     registry: Arc<Registry>,
     cache: AuthCache,
-    verify_slots: Semaphore,
+    gate: VerifyGate,
+    verify_wait: Option<Duration>,
     identities: RwLock<HashMap<String, Identity>>,
 }
 
@@ -81,13 +100,25 @@ impl Authenticator {
         Authenticator {
             registry,
             cache: AuthCache::new(opts.cache_capacity, opts.cache_ttl),
-            verify_slots: Semaphore::new(opts.max_parallel_verifications.max(1)),
+            gate: VerifyGate::new(opts.max_parallel_verifications),
+            verify_wait: opts.verify_wait,
             identities: RwLock::new(HashMap::new()),
         }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The configured bound on the wait for a verification slot (`None`: the caller derives
+    /// it from the handshake timeout).
+    pub fn verify_wait(&self) -> Option<Duration> {
+        self.verify_wait
+    }
+
+    /// Verifications at once.
+    pub fn parallel_verifications(&self) -> usize {
+        self.gate.parallel()
     }
 
     /// The kind and login hash of an authenticated account.
@@ -121,8 +152,10 @@ impl Authenticator {
             );
     }
 
-    /// Checks `secret` for account `id`.
-    pub async fn authenticate(&self, id: &str, secret: &[u8]) -> Outcome {
+    /// Checks `secret` for account `id`; waits at most `wait` for a verification slot (the
+    /// registry query comes on top, a few milliseconds).
+    pub async fn authenticate(&self, id: &str, secret: &[u8], wait: Duration) -> Outcome {
+        let started = Instant::now();
         if !is_valid_account_id(id) || secret.is_empty() || secret.len() > secret::MAX_SECRET_LEN {
             return Outcome::BadCredentials;
         }
@@ -136,6 +169,11 @@ impl Authenticator {
                 self.remember(id, hit.kind, &hit.secret_hash);
                 return Outcome::Allowed(hit.kind);
             }
+        }
+        if cached.is_none() && self.gate.would_wait_longer_than(wait) {
+            // A verification will be needed (or the account is unknown) and the slots are
+            // taken for longer than this login may wait: refuse now, without a query.
+            return Outcome::Busy;
         }
         let stored = match self.registry.credentials(id).await {
             Ok(s) => s,
@@ -171,13 +209,15 @@ impl Authenticator {
             }
             self.cache.remove(id, &fp);
         }
-        match self.verify(secret, &stored.secret_hash).await {
-            Ok(true) => {
+        let wait = wait.saturating_sub(started.elapsed());
+        match self.verify(secret, &stored.secret_hash, wait).await {
+            Ok(Verified::Yes) => {
                 self.cache.put(id, &fp, stored.kind, &stored.secret_hash);
                 self.remember(id, stored.kind, &stored.secret_hash);
                 Outcome::Allowed(stored.kind)
             }
-            Ok(false) => Outcome::BadCredentials,
+            Ok(Verified::No) => Outcome::BadCredentials,
+            Ok(Verified::Busy) => Outcome::Busy,
             Err(e) => {
                 warn!(device = id, error = %e, "cannot verify the secret");
                 Outcome::BadCredentials
@@ -185,14 +225,31 @@ impl Authenticator {
         }
     }
 
-    async fn verify(&self, secret: &str, phc: &str) -> Result<bool, AuthError> {
-        let _slot = self
-            .verify_slots
-            .acquire()
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?;
+    async fn verify(&self, secret: &str, phc: &str, wait: Duration) -> Result<Verified, AuthError> {
+        let Ok(slot) = self.gate.acquire(wait).await else {
+            return Ok(Verified::Busy);
+        };
         let secret = secret.to_owned();
         let phc = phc.to_owned();
-        tokio::task::spawn_blocking(move || secret::verify(&secret, &phc)).await?
+        let (matched, took) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let matched = secret::verify(&secret, &phc);
+            (matched, started.elapsed())
+        })
+        .await?;
+        slot.record(took);
+        Ok(if matched? {
+            Verified::Yes
+        } else {
+            Verified::No
+        })
     }
+}
+
+/// What one argon2 verification said.
+enum Verified {
+    Yes,
+    No,
+    /// No slot within the bound: not verified at all.
+    Busy,
 }

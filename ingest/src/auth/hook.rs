@@ -1,16 +1,23 @@
 //! The broker's `ClientAuthenticate` hook: username = account id, password = secret. Applies
 //! the login limits first (no database work for a refused login), then the authenticator.
 //! Wrong or unknown credentials get CONNACK "bad user name or password"; a disabled account,
-//! a limit or an unreachable registry get "not authorized" (the only other refusal rmqtt lets
-//! an authentication hook give). Never marks a session superuser: that would skip the ACL and
-//! the durable publish hook.
+//! a limit, an unreachable registry or a busy verifier get "not authorized": the only other
+//! refusal rmqtt 0.24 lets an authentication hook give (its `ClientConnack` hook is not called
+//! for refused handshakes, so "server unavailable" cannot be substituted); the metric's
+//! outcome label says which. Never marks a session superuser: that would skip the ACL and the
+//! durable publish hook.
+//!
+//! The wait for an argon2 verification slot is bounded by `AuthOptions::verify_wait`, by
+//! default half the handshake timeout of the listener the client came through: a device is
+//! told "busy" while it is still waiting for its CONNACK, and retries.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
-use rmqtt::types::AuthResult;
+use rmqtt::types::{AuthResult, ListenerId};
 use tracing::{debug, info};
 
 use super::authenticator::{Authenticator, Outcome};
@@ -22,6 +29,20 @@ pub struct AuthenticateHook {
     pub authenticator: Arc<Authenticator>,
     pub limits: Arc<Limits>,
     pub scx: ServerContext,
+}
+
+/// Handshake timeout assumed when the listener's configuration is not found (the `ingest run`
+/// default).
+const FALLBACK_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Half the handshake timeout of listener `lid`: the client gets its answer while it still
+/// waits for a CONNACK, with time left for the registry query and the verification itself.
+fn default_verify_wait(scx: &ServerContext, lid: ListenerId) -> Duration {
+    scx.listen_cfgs
+        .get(&lid)
+        .map(|cfg| cfg.handshake_timeout)
+        .unwrap_or(FALLBACK_HANDSHAKE_TIMEOUT)
+        / 2
 }
 
 fn refuse(result: AuthResult, outcome: &'static str) -> ReturnType {
@@ -53,7 +74,14 @@ impl Handler for AuthenticateHook {
         let Some(password) = info.password() else {
             return refuse(AuthResult::BadUsernameOrPassword, "bad_credentials");
         };
-        let outcome = self.authenticator.authenticate(username, password).await;
+        let wait = self
+            .authenticator
+            .verify_wait()
+            .unwrap_or_else(|| default_verify_wait(&self.scx, info.id().lid));
+        let outcome = self
+            .authenticator
+            .authenticate(username, password, wait)
+            .await;
         match outcome {
             Outcome::Allowed(kind) => {
                 metrics::counter!(m::AUTH, "outcome" => "allowed").increment(1);
@@ -66,6 +94,10 @@ impl Handler for AuthenticateHook {
             Outcome::BadCredentials => {
                 info!(?remote, device = %super::log_safe(username), "login refused: bad credentials");
                 refuse(AuthResult::BadUsernameOrPassword, outcome.as_str())
+            }
+            Outcome::Busy => {
+                debug!(?remote, device = %username, ?wait, "login refused: no verification slot in time (busy)");
+                refuse(AuthResult::NotAuthorized, outcome.as_str())
             }
             Outcome::Disabled | Outcome::Unavailable => {
                 info!(?remote, device = %username, reason = outcome.as_str(), "login refused");

@@ -1,7 +1,8 @@
 //! Device identity: the registry of accounts in the database (`registry`), their secrets
 //! (`secret`: argon2id hashes), the verification cache (`cache`), the credential check
-//! (`authenticator`), the broker's authentication hook (`hook`) and the loop that closes the
-//! sessions of disabled accounts or rotated secrets (`revoke`).
+//! (`authenticator`) with its bounded admission to argon2 (`gate`), the broker's
+//! authentication hook (`hook`) and the loop that closes the sessions of disabled accounts or
+//! rotated secrets (`revoke`).
 //!
 //! Accounts are of two kinds (`kind`): tracking devices, which publish their own positions,
 //! and services (backend replicas), which read every position and send commands. What each
@@ -10,13 +11,16 @@
 mod authenticator;
 mod cache;
 mod error;
+mod gate;
 mod hook;
 mod kind;
 mod registry;
 mod revoke;
 mod secret;
 
-pub use authenticator::{AuthOptions, Authenticator, Identity, Outcome};
+pub use authenticator::{
+    default_parallel_verifications, AuthOptions, Authenticator, Identity, Outcome,
+};
 pub use cache::AuthCache;
 pub use error::AuthError;
 pub use hook::AuthenticateHook;
