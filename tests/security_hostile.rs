@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use accoreboot_edge::harness::{Ingest, TestDb};
-use security_support::{add_account, now_ms, position, start, v4, wait_count};
+use security_support::{add_account, metric, now_ms, position, start, v4, wait_count};
 
 /// MQTT remaining-length varint.
 fn varint(mut n: usize, out: &mut Vec<u8>) {
@@ -174,18 +174,25 @@ async fn garbage_truncated_and_absurd_packets_close_only_their_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn silent_half_open_connections_do_not_block_a_real_login() {
+async fn silent_and_stalled_connections_are_closed_and_do_not_block_a_real_login() {
     let db = TestDb::create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ingest = start(&db, &dir, &["--handshake-timeout", "2s"]);
     let secret = add_account(&db.url, "dev-1", false);
 
-    // 300 connections that never speak and 100 that stop in the middle of CONNECT.
+    // 300 connections that never speak, 50 that send one byte, 100 that stop in the middle of
+    // CONNECT.
+    let opened = Instant::now();
     let mut idle = Vec::new();
     for _ in 0..300 {
         idle.push(raw(&ingest));
     }
     let partial = connect_packet("half", "dev-1", &secret);
+    for _ in 0..50 {
+        let mut s = raw(&ingest);
+        s.write_all(&partial[..1]).unwrap();
+        idle.push(s);
+    }
     for _ in 0..100 {
         let mut s = raw(&ingest);
         s.write_all(&partial[..9]).unwrap();
@@ -200,19 +207,60 @@ async fn silent_half_open_connections_do_not_block_a_real_login() {
         started.elapsed()
     );
 
-    // The ones stuck in the middle of CONNECT are closed by the CONNECT timeout.
-    let mut closed = 0;
-    for s in idle.iter_mut().skip(300) {
-        if closed_within(s, Duration::from_secs(6)) {
-            closed += 1;
+    // Every one of them is closed by the handshake timeout (2 s from accept), none much later.
+    let mut open = 0;
+    for s in idle.iter_mut() {
+        if !closed_within(s, Duration::from_secs(8).saturating_sub(opened.elapsed())) {
+            open += 1;
         }
     }
-    assert_eq!(
-        closed, 100,
-        "half-sent CONNECTs must be closed by the handshake timeout"
+    assert_eq!(open, 0, "connections without a CONNECT must be closed");
+    let closed = metric(
+        &ingest,
+        "ingest_mqtt_handshake_failures_total",
+        &["listener=\"mqtt\"", "reason=\"timeout\""],
     );
+    assert!(closed >= 450.0, "the closures are counted: {closed}");
     drop(idle);
     still_serves(&ingest, "dev-1", &secret).await;
+    drop(ingest);
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broker_sees_the_device_address_not_the_gate() {
+    let db = TestDb::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start(&db, &dir, &[]);
+    add_account(&db.url, "dev-1", false);
+
+    let mut s = raw(&ingest);
+    let client = s.local_addr().unwrap();
+    s.write_all(&connect_packet("addr", "dev-1", "not-the-secret"))
+        .unwrap();
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).unwrap();
+    assert_eq!(connack[0], 0x20, "a CONNACK: {connack:?}");
+    assert_ne!(connack[3], 0, "refused: {connack:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let log = ingest.log();
+        if log
+            .lines()
+            .any(|l| l.contains("bad credentials") && l.contains(&client.to_string()))
+        {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        seen,
+        "the refusal is logged with the client's own address {client}:\n{}",
+        ingest.log()
+    );
     drop(ingest);
     db.drop_now().await.unwrap();
 }

@@ -242,3 +242,106 @@ async fn tls_wss_and_ws_with_right_and_wrong_ca_and_certificate_reload() {
     drop(ingest);
     db.drop_now().await.unwrap();
 }
+
+/// Reads until the server closes; true when it did within `wait`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_after_the_tls_or_websocket_handshake_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let db = TestDb::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = pki("silent");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    install(&cert_path, &cert);
+    install(&key_path, &key);
+    let (mqtts, ws) = (free_port(), free_port());
+    let ingest = start(
+        &db,
+        &dir,
+        &[
+            "--mqtts-listen",
+            &format!("127.0.0.1:{mqtts}"),
+            "--ws-listen",
+            &format!("127.0.0.1:{ws}"),
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+            "--handshake-timeout",
+            "2s",
+        ],
+    );
+
+    // TLS completes, then nothing: closed by the handshake timeout.
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", mqtts))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    assert!(
+        closed_within(&mut tls, Duration::from_secs(8)).await,
+        "a silent client after TLS must be closed"
+    );
+
+    // A TCP connection to the TLS port that never says hello: closed too.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", mqtts))
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut tcp, Duration::from_secs(8)).await,
+        "a silent client before TLS must be closed"
+    );
+
+    // The WebSocket upgrade completes, then nothing: closed.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", ws))
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:{ws}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101", "upgrade accepted");
+    assert!(
+        closed_within(&mut tcp, Duration::from_secs(8)).await,
+        "a silent client after the WebSocket upgrade must be closed"
+    );
+
+    let failures = security_support::metric(
+        &ingest,
+        "ingest_mqtt_handshake_failures_total",
+        &["reason=\"timeout\""],
+    );
+    assert!(failures >= 3.0, "closures counted: {failures}");
+    drop(ingest);
+    db.drop_now().await.unwrap();
+}

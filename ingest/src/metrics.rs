@@ -58,6 +58,10 @@ pub const LIMIT_REFUSALS: &str = "ingest_mqtt_limit_refusals_total";
 pub const KICKED: &str = "ingest_mqtt_sessions_kicked_total";
 /// TLS certificate reloads, by outcome (`ok`, `error`).
 pub const TLS_RELOADS: &str = "ingest_tls_reloads_total";
+/// Connections the front gate closed before their CONNACK, by listener and reason (`timeout`:
+/// no CONNACK within the handshake timeout; `tls`: failed TLS handshake; `internal`: the
+/// broker's loopback listener was unreachable).
+pub const HANDSHAKE_FAILURES: &str = "ingest_mqtt_handshake_failures_total";
 
 /// Installs the global recorder and describes every metric; returns the handle that renders them.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
@@ -123,4 +127,8 @@ fn describe() {
     describe_counter!(LIMIT_REFUSALS, "Logins and messages refused by a limit");
     describe_counter!(KICKED, "Sessions closed by revocation");
     describe_counter!(TLS_RELOADS, "TLS certificate reloads, by outcome");
+    describe_counter!(
+        HANDSHAKE_FAILURES,
+        "Connections closed before their CONNACK, by listener and reason"
+    );
 }

@@ -3,6 +3,7 @@
 //! the hooks that tie it to the WAL (see `publish`).
 
 pub mod acl;
+mod gate;
 pub mod limits;
 mod publish;
 mod security;
@@ -15,10 +16,11 @@ use std::time::Duration;
 use anyhow::Context;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::Type;
-use rmqtt::net::Builder;
+use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
 use tokio::task::JoinHandle;
 
+use gate::{Gate, Route, Transport};
 pub use publish::DurableAppend;
 pub use security::{SecurityOptions, ACL_PRIORITY};
 
@@ -67,7 +69,8 @@ pub struct Broker {
     pub mqtts_addr: Option<SocketAddr>,
     pub wss_addr: Option<SocketAddr>,
     accept: JoinHandle<()>,
-    tls: Option<tls::TlsListeners>,
+    gates: Vec<Gate>,
+    _certs: Option<tls::Reloading>,
     _security: security::Installed,
 }
 
@@ -116,52 +119,81 @@ impl Broker {
         .await;
         register.start().await;
 
+        // The broker listens on loopback only, behind the gate (see `gate`): one listener per
+        // transport that some public socket needs.
         let mut server = MqttServer::new(scx.clone());
-        let mut mqtt_addr = None;
-        let mut ws_addr = None;
-        let mut next_id = 1u16;
-        if let Some(addr) = opts.mqtt_listen {
-            let listener = listener(opts, "external/tcp", addr)
-                .bind()
-                .with_context(|| format!("cannot listen for MQTT on {addr}: is the port free?"))?;
-            mqtt_addr = Some(listener.local_addr().context("MQTT listener address")?);
-            server = server.listener_by_id(listener.tcp().context("MQTT TCP listener")?, next_id);
-            next_id += 1;
+        let mut mqtt_upstream = None;
+        if opts.mqtt_listen.is_some() || opts.mqtts_listen.is_some() {
+            let (l, addr) = internal_listener(opts, "internal/tcp", false)?;
+            server = server.listener_by_id(l, 1);
+            mqtt_upstream = Some(addr);
         }
-        if let Some(addr) = opts.ws_listen {
-            let listener = listener(opts, "external/ws", addr)
-                .bind()
-                .with_context(|| {
-                    format!("cannot listen for MQTT over WebSocket on {addr}: is the port free?")
-                })?;
-            ws_addr = Some(
-                listener
-                    .local_addr()
-                    .context("WebSocket listener address")?,
-            );
-            server =
-                server.listener_by_id(listener.ws().context("MQTT WebSocket listener")?, next_id);
-            next_id += 1;
+        let mut ws_upstream = None;
+        if opts.ws_listen.is_some() || opts.wss_listen.is_some() {
+            let (l, addr) = internal_listener(opts, "internal/ws", true)?;
+            server = server.listener_by_id(l, 2);
+            ws_upstream = Some(addr);
         }
-        let tls = match (&opts.security.tls, opts.mqtts_listen.or(opts.wss_listen)) {
-            (Some(files), Some(_)) => Some(tls::start(
-                &scx,
-                opts,
-                files,
-                opts.mqtts_listen,
-                opts.wss_listen,
-                next_id,
-            )?),
+        let server = server.build();
+
+        let certs = match (&opts.security.tls, opts.mqtts_listen.or(opts.wss_listen)) {
+            (Some(files), Some(_)) => Some(tls::start(files)?),
             (None, Some(_)) => anyhow::bail!(
                 "MQTT over TLS/WSS needs a certificate and key (--tls-cert, --tls-key)"
             ),
             _ => None,
         };
-        let (mqtts_addr, wss_addr) = tls
-            .as_ref()
-            .map(|t| (t.mqtts_addr, t.wss_addr))
-            .unwrap_or((None, None));
-        let server = server.build();
+        let public = [
+            (
+                opts.mqtt_listen,
+                Transport::Mqtt,
+                false,
+                mqtt_upstream,
+                "MQTT",
+            ),
+            (
+                opts.mqtts_listen,
+                Transport::Mqtt,
+                true,
+                mqtt_upstream,
+                "MQTT over TLS",
+            ),
+            (
+                opts.ws_listen,
+                Transport::WebSocket,
+                false,
+                ws_upstream,
+                "MQTT over WebSocket",
+            ),
+            (
+                opts.wss_listen,
+                Transport::WebSocket,
+                true,
+                ws_upstream,
+                "MQTT over secure WebSocket",
+            ),
+        ];
+        let mut gates = Vec::new();
+        let mut addrs = [None; 4];
+        for (i, (addr, transport, secure, upstream, what)) in public.into_iter().enumerate() {
+            let (Some(addr), Some(upstream)) = (addr, upstream) else {
+                continue;
+            };
+            let route = Route {
+                transport,
+                tls: if secure {
+                    certs.as_ref().map(|c| c.store.clone())
+                } else {
+                    None
+                },
+                upstream,
+                deadline: opts.handshake_timeout,
+            };
+            let gate = Gate::bind(addr, route)
+                .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+            addrs[i] = Some(gate.local);
+            gates.push(gate);
+        }
         let accept = tokio::spawn(async move {
             if let Err(e) = server.run().await {
                 tracing::error!(error = %e, "MQTT server stopped");
@@ -169,12 +201,13 @@ impl Broker {
         });
         Ok(Broker {
             scx,
-            mqtt_addr,
-            ws_addr,
-            mqtts_addr,
-            wss_addr,
+            mqtt_addr: addrs[0],
+            mqtts_addr: addrs[1],
+            ws_addr: addrs[2],
+            wss_addr: addrs[3],
             accept,
-            tls,
+            gates,
+            _certs: certs,
             _security: installed,
         })
     }
@@ -187,11 +220,27 @@ impl Broker {
     /// Stops accepting new connections (the listening sockets close). Established
     /// connections keep being served until the process exits.
     pub fn stop_accepting(&self) {
-        self.accept.abort();
-        if let Some(t) = &self.tls {
-            t.stop();
+        for g in &self.gates {
+            g.stop();
         }
+        self.accept.abort();
     }
+}
+
+/// A broker listener on a free loopback port that expects a PROXY header from the gate.
+fn internal_listener(
+    opts: &BrokerOptions,
+    name: &str,
+    ws: bool,
+) -> anyhow::Result<(Listener, SocketAddr)> {
+    let bound = listener(opts, name, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .proxy_protocol(true)
+        .bind()
+        .with_context(|| format!("cannot open the broker's {name} listener on loopback"))?;
+    let addr = bound.local_addr().context("internal listener address")?;
+    let l = if ws { bound.ws() } else { bound.tcp() }
+        .with_context(|| format!("broker listener {name}"))?;
+    Ok((l, addr))
 }
 
 fn listener(opts: &BrokerOptions, name: &str, addr: SocketAddr) -> Builder {

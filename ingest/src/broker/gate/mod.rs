@@ -1,0 +1,212 @@
+//! The front gate: owns the public MQTT sockets (plain, TLS, WebSocket, secure WebSocket) and
+//! relays each connection to the broker's loopback listener, with one deadline from accept to
+//! the broker's CONNACK.
+//!
+//! Why: rmqtt 0.24 reads the first bytes of CONNECT with no deadline, so a client that connects
+//! and sends nothing (or a few bytes, or completes TLS or the WebSocket upgrade and then goes
+//! quiet) would keep its socket, its task and its file descriptor forever. The gate closes every
+//! connection that has not received its CONNACK (accepting or refusing) within the handshake
+//! timeout, TLS handshake included. It terminates TLS itself (certificates from `super::tls`,
+//! reloaded without rebinding), and opens each relayed connection with a PROXY protocol v2 header
+//! so the broker sees the device's own address. The cost is a loopback hop per message and two
+//! more file descriptors per connection; `cargo bench --bench gate` measures it.
+
+mod proxy_header;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use self::watch::{Preamble, Scanner, Watched};
+use super::tls::CertStore;
+use crate::metrics as m;
+
+/// Relay buffer per direction and connection. Positions are small; a larger burst just takes
+/// a few more reads.
+const RELAY_BUFFER: usize = 4096;
+/// Pending connections the kernel queues on a public socket (capped by `net.core.somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// What a public socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Mqtt,
+    WebSocket,
+}
+
+impl Transport {
+    fn preamble(self) -> Preamble {
+        match self {
+            Transport::Mqtt => Preamble::None,
+            Transport::WebSocket => Preamble::HttpHead,
+        }
+    }
+}
+
+/// One public socket: what it speaks, whether it is TLS, and where the broker listens for it.
+#[derive(Clone)]
+pub struct Route {
+    pub transport: Transport,
+    pub tls: Option<Arc<CertStore>>,
+    /// The broker's loopback listener for this transport (expects a PROXY header).
+    pub upstream: SocketAddr,
+    /// From accept to the broker's CONNACK, TLS handshake included.
+    pub deadline: Duration,
+}
+
+impl Route {
+    fn name(&self) -> &'static str {
+        match (self.transport, self.tls.is_some()) {
+            (Transport::Mqtt, false) => "mqtt",
+            (Transport::Mqtt, true) => "mqtts",
+            (Transport::WebSocket, false) => "ws",
+            (Transport::WebSocket, true) => "wss",
+        }
+    }
+}
+
+/// A public socket being served; dropping it (or `stop`) closes the socket. Relayed connections
+/// go on.
+pub struct Gate {
+    pub local: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Gate {
+    /// Binds `addr` and starts accepting.
+    pub fn bind(addr: SocketAddr, route: Route) -> anyhow::Result<Gate> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .context("cannot create a TCP socket")?;
+        // A restart right after a crash must rebind while old connections sit in TIME_WAIT.
+        socket.set_reuseaddr(true).context("SO_REUSEADDR")?;
+        socket
+            .bind(addr)
+            .with_context(|| format!("cannot bind {addr}: is the port free?"))?;
+        let listener = socket
+            .listen(BACKLOG)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr().context("listener address")?;
+        let task = tokio::spawn(accept_loop(listener, local, Arc::new(route)));
+        Ok(Gate { local, task })
+    }
+
+    /// Stops accepting; the socket closes.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, local: SocketAddr, route: Arc<Route>) {
+    loop {
+        match listener.accept().await {
+            Ok((client, peer)) => {
+                tokio::spawn(serve(client, peer, local, route.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors, most often: back off instead of spinning.
+                warn!(error = %e, listener = route.name(), "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn failed(route: &Route, reason: &'static str) {
+    metrics::counter!(m::HANDSHAKE_FAILURES, "listener" => route.name(), "reason" => reason)
+        .increment(1);
+}
+
+async fn serve(client: TcpStream, peer: SocketAddr, local: SocketAddr, route: Arc<Route>) {
+    let until = Instant::now() + route.deadline;
+    let _ = client.set_nodelay(true);
+    // Lets the kernel notice peers that vanished behind a NAT.
+    let _ = socket2::SockRef::from(&client).set_keepalive(true);
+    match &route.tls {
+        None => relay(client, peer, local, &route, until).await,
+        Some(store) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(store.current());
+            match tokio::time::timeout_at(until, acceptor.accept(client)).await {
+                Ok(Ok(tls)) => relay(tls, peer, local, &route, until).await,
+                Ok(Err(e)) => {
+                    failed(&route, "tls");
+                    debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    failed(&route, "timeout");
+                    debug!(%peer, "TLS handshake not finished within the handshake timeout");
+                }
+            }
+        }
+    }
+}
+
+async fn relay<C>(mut client: C, peer: SocketAddr, local: SocketAddr, route: &Route, until: Instant)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let upstream = match open_upstream(peer, local, route.upstream, until).await {
+        Ok(s) => s,
+        Err(e) => {
+            failed(route, "internal");
+            warn!(%peer, error = format!("{e:#}"), "cannot reach the broker's internal listener");
+            return;
+        }
+    };
+    let scanner = Scanner::new(route.transport.preamble());
+    let answered = scanner.flag();
+    let mut upstream = Watched::new(upstream, scanner);
+    let deadline = async {
+        tokio::time::sleep_until(until).await;
+        if answered.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, RELAY_BUFFER, RELAY_BUFFER) => {
+            if let Err(e) = r {
+                debug!(%peer, error = %e, "connection ended");
+            }
+        }
+        () = deadline => {
+            failed(route, "timeout");
+            debug!(%peer, "no CONNACK within the handshake timeout: connection closed");
+        }
+    }
+}
+
+async fn open_upstream(
+    peer: SocketAddr,
+    local: SocketAddr,
+    upstream: SocketAddr,
+    until: Instant,
+) -> anyhow::Result<TcpStream> {
+    let header = proxy_header::encode(peer, local).context("PROXY header")?;
+    let mut s = tokio::time::timeout_at(until, TcpStream::connect(upstream))
+        .await
+        .context("timed out")?
+        .with_context(|| format!("connect {upstream}"))?;
+    s.set_nodelay(true).context("TCP_NODELAY")?;
+    s.write_all(&header)
+        .await
+        .context("write the PROXY header")?;
+    Ok(s)
+}
