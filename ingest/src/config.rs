@@ -25,8 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker, the WAL writer and the HTTP endpoints until SIGTERM.
     Run(Box<RunArgs>),
-    /// Apply the database schema and exit.
-    Migrate(DbArgs),
+    /// Apply the database schema (plus PowerSync's grants and a service account when asked) and exit.
+    Migrate(MigrateArgs),
     /// Exit 0 when the local ingest answers /readyz with 200 (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Manage MQTT accounts (devices and services): add, list, disable, enable, rotate-secret.
@@ -61,6 +61,29 @@ pub enum DeviceAction {
     Enable { id: String },
     /// Issue a new secret (printed once); sessions using the old one are closed within seconds.
     RotateSecret { id: String },
+}
+
+/// `ingest migrate`: the schema, and what a deployment needs around it, all idempotent so that
+/// the compose bundle runs it at every deploy.
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Database role PowerSync replicates with: granted SELECT on every table of the
+    /// `powersync` publication. The role must exist (it is not created here).
+    #[arg(long, env = "INGEST_POWERSYNC_ROLE")]
+    pub powersync_role: Option<String>,
+
+    /// Service account (MQTT username) to create, or to bring to the given secret, e.g. the
+    /// backend replicas' account. Its secret comes from the INGEST_SERVICE_ACCOUNT_SECRET
+    /// environment variable or --service-account-secret-file, never from an argument.
+    #[arg(long, env = "INGEST_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+
+    /// File holding the service account's secret (one trailing line break is ignored).
+    #[arg(long, env = "INGEST_SERVICE_ACCOUNT_SECRET_FILE")]
+    pub service_account_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -346,6 +369,43 @@ mod tests {
         let err = Cli::try_parse_from(base.iter().chain(["--max-connection-rate", "lots"].iter()))
             .unwrap_err();
         assert!(err.to_string().contains("max-connection-rate"), "{err}");
+    }
+
+    #[test]
+    fn migrate_options_parse() {
+        let cli = Cli::try_parse_from([
+            "ingest",
+            "migrate",
+            "--database-url",
+            "postgres://x@y/z",
+            "--powersync-role",
+            "powersync",
+            "--service-account",
+            "backend",
+            "--service-account-secret-file",
+            "/run/secrets/backend",
+        ])
+        .unwrap();
+        let Command::Migrate(m) = cli.command else {
+            panic!("not migrate")
+        };
+        assert_eq!(m.powersync_role.as_deref(), Some("powersync"));
+        assert_eq!(m.service_account.as_deref(), Some("backend"));
+        assert_eq!(
+            m.service_account_secret_file,
+            Some(PathBuf::from("/run/secrets/backend"))
+        );
+        // The secret itself has no command-line option.
+        let err = Cli::try_parse_from([
+            "ingest",
+            "migrate",
+            "--database-url",
+            "postgres://x@y/z",
+            "--service-account-secret",
+            "x",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
     }
 
     #[test]

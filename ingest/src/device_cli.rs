@@ -1,13 +1,189 @@
 //! `ingest device add|list|disable|enable|rotate-secret`: account administration from the
 //! command line. Applies the schema first. A new secret goes to standard output once and
 //! nowhere else (never to the log).
+//!
+//! Also [`ensure_service`]: the idempotent creation of a service account whose secret is
+//! chosen by the operator (kept in the deployment's credentials), which `ingest migrate` runs
+//! at every deploy. That secret is never printed, logged, or put in an error.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
 
-use crate::auth::{Kind, Registry};
+use crate::auth::{is_valid_account_id, verify_secret, AuthError, Kind, Registry, MAX_SECRET_LEN};
 use crate::config::{redact_url, DeviceAction, DeviceArgs};
+
+/// Environment variable holding the secret of the service account `ingest migrate` ensures
+/// (`--service-account`), when no `--service-account-secret-file` is given. Deliberately not a
+/// command-line option: a secret in the process arguments is visible to every local user.
+pub const SERVICE_SECRET_ENV: &str = "INGEST_SERVICE_ACCOUNT_SECRET";
+
+/// Shortest secret accepted for a service account (a generated one has 43 characters;
+/// `openssl rand -base64 32` gives 44).
+pub const MIN_SERVICE_SECRET_LEN: usize = 24;
+
+/// What [`ensure_service`] did to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// The account did not exist and was created.
+    Created,
+    /// The account existed with another secret (or a corrupt hash): its hash was replaced.
+    /// Sessions that logged in with the old secret are closed by the broker within seconds.
+    SecretReplaced,
+    /// The account existed with this very secret: nothing was written.
+    Unchanged,
+}
+
+impl std::fmt::Display for Ensured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ensured::Created => "created",
+            Ensured::SecretReplaced => "secret replaced",
+            Ensured::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// The outcome of [`ensure_service`]: what was done, and whether the account may log in (a
+/// disabled account stays disabled: an operator disabled it on purpose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnsureReport {
+    pub outcome: Ensured,
+    pub enabled: bool,
+}
+
+/// Why a service account could not be ensured. No variant carries the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum EnsureError {
+    #[error("the secret given for service account {id:?} is refused: {why}")]
+    BadSecret { id: String, why: String },
+    #[error("{0:?} is a device account, not a service account: choose another id for the service (see `ingest device list`)")]
+    NotAService(String),
+    #[error("account {0:?} changed three times while being updated: run the command again")]
+    Contended(String),
+    #[error(transparent)]
+    Registry(#[from] AuthError),
+}
+
+/// Refuses a secret that is too short, too long for a login, or has whitespace or control
+/// characters (usually a copy-and-paste accident). The message never quotes the secret.
+pub fn check_service_secret(id: &str, secret: &str) -> Result<(), EnsureError> {
+    let bad = |why: String| EnsureError::BadSecret {
+        id: id.to_owned(),
+        why,
+    };
+    let chars = secret.chars().count();
+    if chars < MIN_SERVICE_SECRET_LEN {
+        return Err(bad(format!(
+            "{chars} characters, at least {MIN_SERVICE_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`)"
+        )));
+    }
+    if secret.len() > MAX_SECRET_LEN {
+        return Err(bad(format!(
+            "{} bytes, the broker refuses passwords longer than {MAX_SECRET_LEN}",
+            secret.len()
+        )));
+    }
+    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            "it contains whitespace or control characters (a stray space or line break?)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the service account `id` with `secret`, or brings an existing one to that secret.
+/// Idempotent: with the same secret a second run writes nothing (so connected sessions are
+/// not disturbed). Refuses to turn a device account into a service. Does not enable a
+/// disabled account.
+pub async fn ensure_service(
+    registry: &Registry,
+    id: &str,
+    secret: &str,
+) -> Result<EnsureReport, EnsureError> {
+    if !is_valid_account_id(id) {
+        return Err(AuthError::InvalidId(id.to_owned()).into());
+    }
+    check_service_secret(id, secret)?;
+    for _ in 0..3 {
+        match registry.credentials(id).await? {
+            None => match registry.add_with_secret(id, Kind::Service, secret).await {
+                Ok(()) => {
+                    return Ok(EnsureReport {
+                        outcome: Ensured::Created,
+                        enabled: true,
+                    })
+                }
+                // Created by someone else in between: look again.
+                Err(AuthError::AlreadyExists(_)) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            Some(stored) if stored.kind != Kind::Service => {
+                return Err(EnsureError::NotAService(id.to_owned()))
+            }
+            Some(stored) => {
+                let same = {
+                    let (s, h) = (secret.to_owned(), stored.secret_hash.clone());
+                    match tokio::task::spawn_blocking(move || verify_secret(&s, &h))
+                        .await
+                        .map_err(AuthError::from)?
+                    {
+                        Ok(same) => same,
+                        // A corrupt stored hash is repaired by replacing it.
+                        Err(AuthError::CorruptHash(_)) => false,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                if same {
+                    return Ok(EnsureReport {
+                        outcome: Ensured::Unchanged,
+                        enabled: stored.enabled,
+                    });
+                }
+                if registry
+                    .replace_secret_if(id, &stored.secret_hash, secret)
+                    .await?
+                {
+                    return Ok(EnsureReport {
+                        outcome: Ensured::SecretReplaced,
+                        enabled: stored.enabled,
+                    });
+                }
+            }
+        }
+    }
+    Err(EnsureError::Contended(id.to_owned()))
+}
+
+/// The secret of the service account: from `file` (one trailing line break removed), else
+/// from [`SERVICE_SECRET_ENV`]; `None` when neither is set. Errors never show the secret.
+pub fn read_service_secret(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let from_env = std::env::var(SERVICE_SECRET_ENV)
+        .ok()
+        .filter(|v| !v.is_empty());
+    match file {
+        Some(path) => {
+            if from_env.is_some() {
+                anyhow::bail!(
+                    "the service account secret is given twice ({SERVICE_SECRET_ENV} and --service-account-secret-file): keep one"
+                );
+            }
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the service account secret file {} (it must be a readable UTF-8 text file)",
+                    path.display()
+                )
+            })?;
+            let secret = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            Ok(Some(secret.to_owned()))
+        }
+        None => Ok(from_env),
+    }
+}
 
 /// Runs one administration command, writing its answer to `out`.
 pub async fn run(args: DeviceArgs, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use ingest::config::{redact_url, Cli, Command};
+use ingest::config::{redact_url, Cli, Command, MigrateArgs};
 use ingest::shutdown::Shutdown;
 use tracing_subscriber::EnvFilter;
 
@@ -39,27 +39,87 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .context("installing signal handlers")?;
             ingest::service::run(*args, Some(metrics), shutdown).await
         }
-        Command::Migrate(db) => {
-            let pool = ingest::db::pool(&db.database_url, db.database_ca.as_deref(), 1)?;
-            let mut client = pool
-                .get()
-                .await
-                .with_context(|| format!("cannot connect to {}", redact_url(&db.database_url)))?;
-            let opts = ingest::schema::SchemaOptions {
-                chunk_interval: db.chunk_interval,
-            };
-            let ran = ingest::schema::migrate(&mut client, &opts).await?;
-            println!(
-                "schema up to date (version {}, {ran} migration(s) applied now)",
-                ingest::schema::latest_version()
-            );
-            Ok(())
-        }
+        Command::Migrate(args) => migrate(args).await,
         Command::Device(args) => ingest::device_cli::run(args, &mut std::io::stdout().lock()).await,
         Command::Healthcheck(h) => ingest::http::check_ready(h.addr)
             .await
             .map_err(|e| anyhow::anyhow!("not ready: {e}")),
     }
+}
+
+/// `ingest migrate`: the schema, then PowerSync's grants and the service account when asked.
+/// Every input is checked before the database is touched.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let role = args.powersync_role.filter(|r| !r.is_empty());
+    if let Some(r) = &role {
+        ingest::schema::check_role_name(r)?;
+    }
+    let secret =
+        ingest::device_cli::read_service_secret(args.service_account_secret_file.as_deref())?;
+    let service = match (args.service_account.filter(|s| !s.is_empty()), secret) {
+        (Some(id), Some(secret)) => {
+            if !ingest::auth::is_valid_account_id(&id) {
+                return Err(ingest::auth::AuthError::InvalidId(id).into());
+            }
+            ingest::device_cli::check_service_secret(&id, &secret)?;
+            Some((id, secret))
+        }
+        (Some(id), None) => anyhow::bail!(
+            "service account {id:?} has no secret: set {} or --service-account-secret-file",
+            ingest::device_cli::SERVICE_SECRET_ENV
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "a service account secret is set but no account: set --service-account (INGEST_SERVICE_ACCOUNT)"
+        ),
+        (None, None) => None,
+    };
+
+    let db = &args.db;
+    let pool = ingest::db::pool(&db.database_url, db.database_ca.as_deref(), 1)?;
+    {
+        let mut client = pool
+            .get()
+            .await
+            .with_context(|| format!("cannot connect to {}", redact_url(&db.database_url)))?;
+        let opts = ingest::schema::SchemaOptions {
+            chunk_interval: db.chunk_interval,
+        };
+        let ran = ingest::schema::migrate(&mut client, &opts).await?;
+        println!(
+            "schema up to date (version {}, {ran} migration(s) applied now)",
+            ingest::schema::latest_version()
+        );
+        if let Some(role) = &role {
+            let granted = ingest::schema::grant_powersync(&mut client, role)
+                .await
+                .with_context(|| format!("granting PowerSync's role {role:?} read access"))?;
+            println!(
+                "PowerSync role {role} may read {}",
+                granted.tables.join(", ")
+            );
+            if !granted.replication {
+                tracing::warn!(
+                    role = %role,
+                    "the PowerSync role lacks the REPLICATION attribute: PowerSync cannot replicate until it has it (on OVH: the user's `replication` role)"
+                );
+            }
+        }
+    }
+    if let Some((id, secret)) = service {
+        let registry = ingest::auth::Registry::new(pool);
+        let report = ingest::device_cli::ensure_service(&registry, &id, &secret)
+            .await
+            .with_context(|| format!("ensuring the service account {id:?}"))?;
+        println!("service account {id}: {}", report.outcome);
+        tracing::info!(account = %id, outcome = %report.outcome, "service account ensured");
+        if !report.enabled {
+            tracing::warn!(
+                account = %id,
+                "the service account is disabled and stays so: its clients cannot log in until `ingest device enable {id}`"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logs(format: &str) {

@@ -68,11 +68,23 @@ impl Registry {
 
     /// Registers a new account and returns its secret (the only time it exists in clear).
     pub async fn add(&self, id: &str, kind: Kind) -> Result<String, AuthError> {
+        let secret = secret::generate();
+        self.add_with_secret(id, kind, &secret).await?;
+        Ok(secret)
+    }
+
+    /// Registers a new account with a secret chosen by the caller (a service account whose
+    /// secret lives in the deployment's credentials). `AlreadyExists` when the id is taken.
+    pub async fn add_with_secret(
+        &self,
+        id: &str,
+        kind: Kind,
+        secret: &str,
+    ) -> Result<(), AuthError> {
         if !is_valid_account_id(id) {
             return Err(AuthError::InvalidId(id.to_owned()));
         }
-        let secret = secret::generate();
-        let hash = hash_off_runtime(secret.clone()).await?;
+        let hash = hash_off_runtime(secret.to_owned()).await?;
         let client = self.client().await?;
         self.count();
         let inserted = client
@@ -84,7 +96,28 @@ impl Registry {
         if inserted == 0 {
             return Err(AuthError::AlreadyExists(id.to_owned()));
         }
-        Ok(secret)
+        Ok(())
+    }
+
+    /// Replaces the secret of an account with one chosen by the caller, only while its stored
+    /// hash is still `expected_hash` (so two concurrent callers cannot undo each other).
+    /// Returns false when the account changed or vanished in between.
+    pub async fn replace_secret_if(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        secret: &str,
+    ) -> Result<bool, AuthError> {
+        let hash = hash_off_runtime(secret.to_owned()).await?;
+        let client = self.client().await?;
+        self.count();
+        let n = client
+            .execute(
+                "UPDATE devices SET secret_hash = $3 WHERE device_id = $1 AND secret_hash = $2",
+                &[&id, &expected_hash, &hash],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     /// Every account, ordered by id.

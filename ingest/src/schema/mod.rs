@@ -1,6 +1,11 @@
 //! The database schema: migrations embedded in the binary, applied at start and by
 //! `ingest migrate`. Idempotent, serialised across ingest nodes by an advisory lock, and safe
 //! against a database that was dropped and recreated empty (everything is re-applied).
+//! PowerSync's read grants are in `powersync_grant` (run by `ingest migrate --powersync-role`).
+
+mod powersync_grant;
+
+pub use powersync_grant::{check_role_name, grant_powersync, GrantError, Granted, PUBLICATION};
 
 use std::time::Duration;
 
