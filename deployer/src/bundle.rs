@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::contract::{COMPOSE_BUNDLE_FILES, COMPOSE_ENV_KEYS, DB_CA_CONTAINER_PATH, DB_CA_FILE};
+use crate::contract::{
+    BACKEND_SERVICE_ACCOUNT, COMPOSE_BUNDLE_FILES, COMPOSE_ENV_KEYS, DB_CA_CONTAINER_PATH,
+    DB_CA_FILE, MAX_SERVICE_SECRET_LEN, MIN_SERVICE_SECRET_LEN,
+};
 use crate::credentials::Creds;
 use crate::terraform::TfOutputs;
 
@@ -32,7 +35,7 @@ pub enum BundleError {
     #[error("the database of this environment is stopped: run `deployer db start <env>` first")]
     NoDatabase,
     #[error("{key} cannot go into .env: {why}")]
-    BadValue { key: String, why: &'static str },
+    BadValue { key: String, why: String },
     #[error("{0} is required: add it with `deployer secrets edit <env>`")]
     Missing(&'static str),
 }
@@ -86,14 +89,38 @@ fn check_value(key: &str, value: &str) -> Result<(), BundleError> {
     if value.contains(['\n', '\r']) {
         return Err(BundleError::BadValue {
             key: key.into(),
-            why: "it contains a line break",
+            why: "it contains a line break".into(),
         });
     }
     if value.contains('\'') {
         return Err(BundleError::BadValue {
             key: key.into(),
-            why: "it contains a single quote",
+            why: "it contains a single quote".into(),
         });
+    }
+    Ok(())
+}
+
+/// The backend's MQTT secret must pass the ingest's rules for a service secret, or the
+/// `ingest-migrate` one-shot would fail on the host; the message never quotes the value.
+fn check_service_secret(key: &str, value: &str) -> Result<(), BundleError> {
+    let bad = |why: String| BundleError::BadValue {
+        key: key.into(),
+        why,
+    };
+    let chars = value.chars().count();
+    if chars < MIN_SERVICE_SECRET_LEN {
+        return Err(bad(format!(
+            "it has {chars} characters, at least {MIN_SERVICE_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`, then `deployer secrets edit <env>`)"
+        )));
+    }
+    if value.len() > MAX_SERVICE_SECRET_LEN {
+        return Err(bad(format!(
+            "it is longer than {MAX_SERVICE_SECRET_LEN} bytes (the broker refuses such passwords)"
+        )));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains whitespace or control characters".into()));
     }
     Ok(())
 }
@@ -116,6 +143,8 @@ pub fn render_env(
 ) -> Result<String, BundleError> {
     let db = out.database.as_ref().ok_or(BundleError::NoDatabase)?;
     let need = |k: &'static str| creds.get(k).ok_or(BundleError::Missing(k));
+    let mqtt_password = need("BACKEND_MQTT_PASSWORD")?;
+    check_service_secret("BACKEND_MQTT_PASSWORD", mqtt_password)?;
     let jwks = creds
         .get("POWERSYNC_JWKS_URI")
         .map(str::to_owned)
@@ -157,10 +186,9 @@ pub fn render_env(
         ("PS_DATA_SOURCE_URI", ps_url.clone()),
         ("PS_STORAGE_URI", ps_url),
         ("PS_JWKS_URI", jwks),
-        (
-            "INGEST_ADMIN_TOKEN",
-            creds.get("INGEST_ADMIN_TOKEN").unwrap_or("").to_owned(),
-        ),
+        ("POWERSYNC_DB_USER", db.powersync_user.clone()),
+        ("BACKEND_MQTT_USERNAME", BACKEND_SERVICE_ACCOUNT.to_owned()),
+        ("BACKEND_MQTT_PASSWORD", mqtt_password.to_owned()),
     ];
     debug_assert!(pairs
         .iter()
@@ -245,6 +273,47 @@ mod tests {
         assert!(text.contains("INGEST_IMAGE='ghcr.io/acco/ingest:1.0'"));
         assert!(text.contains("BACKEND_REPLICAS='2'"));
         assert!(text.contains("PS_JWKS_URI='https://fake-api_domain/.well-known/jwks.json'"));
+        assert!(
+            text.contains("POWERSYNC_DB_USER='fake-powersync_db_user'"),
+            "{text}"
+        );
+        assert!(text.contains("BACKEND_MQTT_USERNAME='backend'"));
+        assert!(text.contains("BACKEND_MQTT_PASSWORD='value-of-BACKEND_MQTT_PASSWORD'"));
+    }
+
+    #[test]
+    fn a_missing_or_weak_backend_mqtt_password_is_refused_without_showing_it() {
+        let out = parse(&sample(true).to_string()).unwrap();
+        let img = IngestImage::Pull("x".into());
+        let with = |password: Option<&str>| {
+            let mut pairs: Vec<(String, String)> = complete()
+                .names()
+                .filter(|n| *n != "BACKEND_MQTT_PASSWORD")
+                .map(|n| (n.to_owned(), complete().get(n).unwrap_or("").to_owned()))
+                .collect();
+            if let Some(p) = password {
+                pairs.push(("BACKEND_MQTT_PASSWORD".into(), p.into()));
+            }
+            render_env("test", &Creds::from_pairs(pairs), &out, &img)
+        };
+        let err = with(None).unwrap_err().to_string();
+        assert!(
+            err.contains("BACKEND_MQTT_PASSWORD is required") && err.contains("secrets edit"),
+            "{err}"
+        );
+        for (value, want) in [
+            ("tooShort-123", "at least 24"),
+            ("long-enough-but has-a-space-in-it", "whitespace"),
+            (&"x".repeat(300), "longer than 256"),
+        ] {
+            let err = with(Some(value)).unwrap_err().to_string();
+            assert!(
+                err.contains("BACKEND_MQTT_PASSWORD") && err.contains(want),
+                "{err}"
+            );
+            assert!(!err.contains(value), "the value leaked: {err}");
+        }
+        assert!(with(Some("Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Cg==")).is_ok());
     }
 
     #[test]

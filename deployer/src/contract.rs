@@ -117,10 +117,23 @@ pub const ENV_CREDENTIALS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "BACKEND_IMAGE",
+    "BACKEND_MQTT_PASSWORD",
 ];
 
 /// Optional keys of `credentials/<env>.enc.env`.
-pub const ENV_OPTIONAL_CREDENTIALS: &[&str] = &["POWERSYNC_JWKS_URI", "INGEST_ADMIN_TOKEN"];
+pub const ENV_OPTIONAL_CREDENTIALS: &[&str] =
+    &["POWERSYNC_JWKS_URI", "INGEST_IMAGE", "BACKEND_REPLICAS"];
+
+/// MQTT username of the backend replicas' service account (`BACKEND_MQTT_USERNAME` in the
+/// compose `.env`). Its secret is the env's `BACKEND_MQTT_PASSWORD`; the compose one-shot
+/// `ingest-migrate` creates the account, or brings it to that secret, at every deploy.
+pub const BACKEND_SERVICE_ACCOUNT: &str = "backend";
+
+/// Shortest `BACKEND_MQTT_PASSWORD` accepted (the ingest refuses shorter service secrets).
+pub const MIN_SERVICE_SECRET_LEN: usize = 24;
+
+/// Longest `BACKEND_MQTT_PASSWORD` accepted (the broker refuses longer passwords at login).
+pub const MAX_SERVICE_SECRET_LEN: usize = 256;
 
 /// Directory on the instance where the compose bundle lives.
 pub const REMOTE_DIR: &str = "/opt/accoreboot";
@@ -147,7 +160,9 @@ pub const COMPOSE_ENV_KEYS: &[&str] = &[
     "PS_DATA_SOURCE_URI",
     "PS_STORAGE_URI",
     "PS_JWKS_URI",
-    "INGEST_ADMIN_TOKEN",
+    "POWERSYNC_DB_USER",
+    "BACKEND_MQTT_USERNAME",
+    "BACKEND_MQTT_PASSWORD",
 ];
 
 /// File name of the database CA certificate written beside `docker-compose.yml`.

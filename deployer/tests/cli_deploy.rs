@@ -17,6 +17,7 @@ use deployer::contract::STATE_BUCKET;
 const DB_PASSWORD: &str = "fixture-db-password-1";
 const AWS_SECRET: &str = "fixture-aws-secret-never-printed";
 const OS_PASSWORD: &str = "fixture-os-password-never-printed";
+const MQTT_SECRET: &str = "fixture-backend-mqtt-secret-never-printed";
 
 struct World {
     moto: Moto,
@@ -77,7 +78,8 @@ impl World {
         let env_plain = format!(
             "OVH_CLOUD_PROJECT_ID=proj0123\nOS_USERNAME=user-0\nOS_PASSWORD={OS_PASSWORD}\nOS_REGION_NAME=GRA9\n\
              AWS_ACCESS_KEY_ID=test-access\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n\
-             BACKEND_IMAGE=ghcr.io/acco/backend:1.2.3\nINGEST_IMAGE=ghcr.io/acco/ingest:4.5.6\n"
+             BACKEND_IMAGE=ghcr.io/acco/backend:1.2.3\nINGEST_IMAGE=ghcr.io/acco/ingest:4.5.6\n\
+             BACKEND_MQTT_PASSWORD={MQTT_SECRET}\n"
         );
         for (name, plain) in [("common", common_plain.to_owned()), ("fixture", env_plain)] {
             let enc =
@@ -130,7 +132,13 @@ impl World {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let asked_for_a_value = args.contains(&"db_password") || args.contains(&"--name");
-        for secret in [AWS_SECRET, OS_PASSWORD, "cf-token-secret", "ck-secret"] {
+        for secret in [
+            AWS_SECRET,
+            OS_PASSWORD,
+            MQTT_SECRET,
+            "cf-token-secret",
+            "ck-secret",
+        ] {
             assert!(
                 !stdout.contains(secret) && !stderr.contains(secret),
                 "{secret} leaked by {args:?}:\n{stdout}\n{stderr}"
@@ -218,6 +226,15 @@ fn init_apply_output_deploy_check_ssh_logs_db_stop_start() {
         env.contains("API_DOMAIN='api.fixture.example.test'"),
         "{env}"
     );
+    // The backend's service account and PowerSync's database user, for ingest-migrate.
+    for line in [
+        format!("BACKEND_MQTT_PASSWORD='{MQTT_SECRET}'"),
+        "BACKEND_MQTT_USERNAME='backend'".to_owned(),
+        "POWERSYNC_DB_USER='powersync'".to_owned(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} in {env}");
+    }
+    assert!(!env.contains("ADMIN_TOKEN"), "{env}");
     assert!(
         w.docker_log()
             .contains("compose up -d --remove-orphans --pull always"),

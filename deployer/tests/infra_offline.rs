@@ -382,6 +382,63 @@ fn compose_schema_violations_are_caught() {
 }
 
 #[test]
+fn compose_account_wiring_breaks_are_caught() {
+    let dir = scratch_copy();
+    let file = dir.path().join("compose/docker-compose.yml");
+    edit(
+        &file,
+        "      MQTT_PASSWORD: ${BACKEND_MQTT_PASSWORD:?BACKEND_MQTT_PASSWORD is required}\n",
+        "",
+    );
+    edit(
+        &file,
+        "INGEST_SERVICE_ACCOUNT: ${BACKEND_MQTT_USERNAME:?BACKEND_MQTT_USERNAME is required}",
+        "INGEST_SERVICE_ACCOUNT: backend-old",
+    );
+    edit(
+        &file,
+        "INGEST_POWERSYNC_ROLE: ${POWERSYNC_DB_USER:?POWERSYNC_DB_USER is required}",
+        "INGEST_POWERSYNC_ROLE: app",
+    );
+    edit(
+        &file,
+        "INGEST_SERVICE_ACCOUNT_SECRET: ${BACKEND_MQTT_PASSWORD:?BACKEND_MQTT_PASSWORD is required}",
+        "INGEST_SERVICE_ACCOUNT_SECRET: hunter2-hunter2-hunter2-hunter2",
+    );
+    edit(
+        &file,
+        "      INGEST_WAL_DIR: /var/lib/ingest/wal\n",
+        "      INGEST_WAL_DIR: /var/lib/ingest/wal\n      INGEST_ALLOW_ANONYMOUS: \"yes\"\n",
+    );
+    edit(
+        &file,
+        "      ingest-migrate:\n        condition: service_completed_successfully\n\n  # One-shot",
+        "\n  # One-shot",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(&findings, &["backend has no MQTT_PASSWORD", "anonymous"]);
+    assert_found(
+        &findings,
+        &["MQTT_USERNAME", "INGEST_SERVICE_ACCOUNT", "differ"],
+    );
+    assert_found(
+        &findings,
+        &["INGEST_SERVICE_ACCOUNT_SECRET", "never a literal"],
+    );
+    assert_found(
+        &findings,
+        &["INGEST_POWERSYNC_ROLE=\"app\"", "\"powersync\""],
+    );
+    assert_found(&findings, &["INGEST_ALLOW_ANONYMOUS=yes"]);
+    assert_found(&findings, &["backend must depend on ingest-migrate"]);
+
+    // Without the grant at all.
+    edit(&file, "      INGEST_POWERSYNC_ROLE: app\n", "");
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(&findings, &["no INGEST_POWERSYNC_ROLE"]);
+}
+
+#[test]
 fn interpolation_follows_compose() {
     let env: BTreeMap<String, String> = [("A", "1"), ("EMPTY", "")]
         .into_iter()

@@ -23,7 +23,9 @@ pub fn sample_env() -> BTreeMap<String, String> {
                 "PS_DATA_SOURCE_URI" => "postgresql://powersync:pw@db.internal:20184/accoreboot",
                 "PS_STORAGE_URI" => "postgresql://powersync:pw@db.internal:20184/powersync_storage",
                 "PS_JWKS_URI" => "https://api.test.example.org/.well-known/jwks.json",
-                "INGEST_ADMIN_TOKEN" => "sample-admin-token",
+                "POWERSYNC_DB_USER" => "powersync",
+                "BACKEND_MQTT_USERNAME" => "backend",
+                "BACKEND_MQTT_PASSWORD" => "sample-backend-mqtt-secret-0123456789",
                 _ => "sample",
             };
             (k.to_string(), v.to_string())
@@ -334,8 +336,109 @@ pub fn check(path: &Path, env: &BTreeMap<String, String>, production: bool) -> V
                 findings.push(format!("{name}: no {needed} service"));
             }
         }
+        findings.extend(check_accounts(&name, services, raw_services));
     }
     findings
+}
+
+/// The production bundle's accounts: the broker refuses anonymous clients, so the backend logs
+/// in with the service account `ingest-migrate` ensures (same username and secret, the secret
+/// from the .env, the account in place before the backend starts), and `ingest-migrate` grants
+/// PowerSync's read access to the very user PowerSync connects as.
+fn check_accounts(
+    name: &str,
+    services: &serde_json::Map<String, Value>,
+    raw_services: Option<&serde_json::Map<String, Value>>,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    let text = |svc: &str, key: &str| services.get(svc).and_then(|s| env_value(s, key));
+    let raw_text = |svc: &str, key: &str| {
+        raw_services
+            .and_then(|s| s.get(svc))
+            .and_then(|s| env_value(s, key))
+    };
+    // clap reads a flag's variable as true unless it is one of these.
+    let falsey = ["", "n", "no", "f", "false", "off", "0"];
+    if let Some(v) = text("ingest", "INGEST_ALLOW_ANONYMOUS") {
+        if !falsey.contains(&v.to_ascii_lowercase().as_str()) {
+            findings.push(format!(
+                "{name}: the ingest sets INGEST_ALLOW_ANONYMOUS={v}: production must refuse anonymous MQTT clients"
+            ));
+        }
+    }
+    for (backend_key, migrate_key) in [
+        ("MQTT_USERNAME", "INGEST_SERVICE_ACCOUNT"),
+        ("MQTT_PASSWORD", "INGEST_SERVICE_ACCOUNT_SECRET"),
+    ] {
+        let backend = text("backend", backend_key).filter(|v| !v.is_empty());
+        let migrate = text("ingest-migrate", migrate_key).filter(|v| !v.is_empty());
+        match (&backend, &migrate) {
+            (None, _) => findings.push(format!(
+                "{name}: the backend has no {backend_key}: the broker refuses anonymous clients, give it the service account"
+            )),
+            (_, None) => findings.push(format!(
+                "{name}: ingest-migrate has no {migrate_key}: nothing creates the backend's service account"
+            )),
+            (Some(b), Some(m)) if b != m => findings.push(format!(
+                "{name}: the backend's {backend_key} and ingest-migrate's {migrate_key} differ: they must come from the same .env key"
+            )),
+            _ => {}
+        }
+    }
+    for (svc, key) in [
+        ("backend", "MQTT_PASSWORD"),
+        ("ingest-migrate", "INGEST_SERVICE_ACCOUNT_SECRET"),
+    ] {
+        if let Some(raw) = raw_text(svc, key) {
+            if !(raw.starts_with("${") && raw.ends_with('}')) {
+                findings.push(format!(
+                    "{name}: {svc}'s {key} must be a variable of the deployer's .env, never a literal"
+                ));
+            }
+        }
+    }
+    let migrate_deps = services
+        .get("backend")
+        .and_then(|b| b.get("depends_on"))
+        .and_then(|d| d.get("ingest-migrate"))
+        .and_then(|m| m.get("condition"))
+        .and_then(Value::as_str);
+    if migrate_deps != Some("service_completed_successfully") {
+        findings.push(format!(
+            "{name}: the backend must depend on ingest-migrate (condition: service_completed_successfully), which creates its service account"
+        ));
+    }
+    let ps_user = text("powersync", "PS_DATA_SOURCE_URI").and_then(|u| {
+        let rest = u.split_once("://")?.1;
+        let userinfo = rest.split_once('@')?.0;
+        Some(userinfo.split(':').next().unwrap_or("").to_owned())
+    });
+    match (text("ingest-migrate", "INGEST_POWERSYNC_ROLE"), ps_user) {
+        (None, _) => findings.push(format!(
+            "{name}: ingest-migrate has no INGEST_POWERSYNC_ROLE: PowerSync's user gets no SELECT on the published tables"
+        )),
+        (Some(role), Some(user)) if role != user => findings.push(format!(
+            "{name}: ingest-migrate grants INGEST_POWERSYNC_ROLE={role:?} but PowerSync connects as {user:?}"
+        )),
+        _ => {}
+    }
+    findings
+}
+
+/// The value of one environment variable of a service, map or `KEY=VALUE` list syntax.
+fn env_value(svc: &Value, key: &str) -> Option<String> {
+    match svc.get("environment")? {
+        Value::Object(m) => m.get(key).map(|v| match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }),
+        Value::Array(items) => items.iter().find_map(|i| {
+            let (k, v) = i.as_str()?.split_once('=')?;
+            (k == key).then(|| v.to_owned())
+        }),
+        _ => None,
+    }
 }
 
 /// (source, target) of a service's volumes, short or long syntax.
