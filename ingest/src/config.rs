@@ -84,6 +84,16 @@ pub struct MigrateArgs {
     /// File holding the service account's secret (one trailing line break is ignored).
     #[arg(long, env = "INGEST_SERVICE_ACCOUNT_SECRET_FILE")]
     pub service_account_secret_file: Option<PathBuf>,
+
+    /// Device account to create, or to bring to the given secret, that a deployment check
+    /// (`deployer verify`) publishes as, to its own topic only. Its secret comes from the
+    /// INGEST_PROBE_DEVICE_SECRET environment variable or --probe-device-secret-file.
+    #[arg(long, env = "INGEST_PROBE_DEVICE")]
+    pub probe_device: Option<String>,
+
+    /// File holding the probe device's secret (one trailing line break is ignored).
+    #[arg(long, env = "INGEST_PROBE_DEVICE_SECRET_FILE")]
+    pub probe_device_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -384,6 +394,10 @@ mod tests {
             "backend",
             "--service-account-secret-file",
             "/run/secrets/backend",
+            "--probe-device",
+            "deployer-probe",
+            "--probe-device-secret-file",
+            "/run/secrets/probe",
         ])
         .unwrap();
         let Command::Migrate(m) = cli.command else {
@@ -395,17 +409,24 @@ mod tests {
             m.service_account_secret_file,
             Some(PathBuf::from("/run/secrets/backend"))
         );
-        // The secret itself has no command-line option.
-        let err = Cli::try_parse_from([
-            "ingest",
-            "migrate",
-            "--database-url",
-            "postgres://x@y/z",
-            "--service-account-secret",
-            "x",
-        ])
-        .unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+        assert_eq!(m.probe_device.as_deref(), Some("deployer-probe"));
+        assert_eq!(
+            m.probe_device_secret_file,
+            Some(PathBuf::from("/run/secrets/probe"))
+        );
+        // The secrets themselves have no command-line option.
+        for flag in ["--service-account-secret", "--probe-device-secret"] {
+            let err = Cli::try_parse_from([
+                "ingest",
+                "migrate",
+                "--database-url",
+                "postgres://x@y/z",
+                flag,
+                "x",
+            ])
+            .unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! command line. Applies the schema first. A new secret goes to standard output once and
 //! nowhere else (never to the log).
 //!
-//! Also [`ensure_service`]: the idempotent creation of a service account whose secret is
-//! chosen by the operator (kept in the deployment's credentials), which `ingest migrate` runs
-//! at every deploy. That secret is never printed, logged, or put in an error.
+//! Also [`ensure_account`]: the idempotent creation of an account whose secret is chosen by
+//! the operator (kept in the deployment's credentials), which `ingest migrate` runs at every
+//! deploy for the accounts a deployment needs ([`SERVICE_ACCOUNT`]: the backend's service
+//! account; [`PROBE_DEVICE`]: the device `deployer verify` publishes as). That secret is never
+//! printed, logged, or put in an error.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,16 +16,57 @@ use anyhow::Context;
 use crate::auth::{is_valid_account_id, verify_secret, AuthError, Kind, Registry, MAX_SECRET_LEN};
 use crate::config::{redact_url, DeviceAction, DeviceArgs};
 
+/// An account `ingest migrate` keeps in the registry, and where its id and secret come from.
+/// The secret is deliberately not a command-line option: a secret in the process arguments is
+/// visible to every local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRole {
+    /// The kind the account must have (an account of the other kind is never converted).
+    pub kind: Kind,
+    /// How messages name it, e.g. "service account".
+    pub label: &'static str,
+    /// The option naming the account, and its environment variable.
+    pub id_flag: &'static str,
+    pub id_env: &'static str,
+    /// The environment variable holding the secret, and the option naming a file with it.
+    pub secret_env: &'static str,
+    pub file_flag: &'static str,
+}
+
+/// The backend's service account (`--service-account`).
+pub const SERVICE_ACCOUNT: AccountRole = AccountRole {
+    kind: Kind::Service,
+    label: "service account",
+    id_flag: "--service-account",
+    id_env: "INGEST_SERVICE_ACCOUNT",
+    secret_env: SERVICE_SECRET_ENV,
+    file_flag: "--service-account-secret-file",
+};
+
+/// The probe device a deployment check publishes as, to its own topic only
+/// (`--probe-device`).
+pub const PROBE_DEVICE: AccountRole = AccountRole {
+    kind: Kind::Device,
+    label: "probe device",
+    id_flag: "--probe-device",
+    id_env: "INGEST_PROBE_DEVICE",
+    secret_env: PROBE_SECRET_ENV,
+    file_flag: "--probe-device-secret-file",
+};
+
 /// Environment variable holding the secret of the service account `ingest migrate` ensures
-/// (`--service-account`), when no `--service-account-secret-file` is given. Deliberately not a
-/// command-line option: a secret in the process arguments is visible to every local user.
+/// (`--service-account`), when no `--service-account-secret-file` is given.
 pub const SERVICE_SECRET_ENV: &str = "INGEST_SERVICE_ACCOUNT_SECRET";
 
-/// Shortest secret accepted for a service account (a generated one has 43 characters;
-/// `openssl rand -base64 32` gives 44).
-pub const MIN_SERVICE_SECRET_LEN: usize = 24;
+/// Environment variable holding the secret of the probe device `ingest migrate` ensures
+/// (`--probe-device`), when no `--probe-device-secret-file` is given.
+pub const PROBE_SECRET_ENV: &str = "INGEST_PROBE_DEVICE_SECRET";
 
-/// What [`ensure_service`] did to the registry.
+/// Shortest secret accepted for an ensured account (a generated one has 43 characters;
+/// `openssl rand -base64 32` gives 44).
+pub const MIN_ENSURED_SECRET_LEN: usize = 24;
+
+/// What [`ensure_account`] did to the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
     /// The account did not exist and was created.
@@ -45,7 +88,7 @@ impl std::fmt::Display for Ensured {
     }
 }
 
-/// The outcome of [`ensure_service`]: what was done, and whether the account may log in (a
+/// The outcome of [`ensure_account`]: what was done, and whether the account may log in (a
 /// disabled account stays disabled: an operator disabled it on purpose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnsureReport {
@@ -53,13 +96,22 @@ pub struct EnsureReport {
     pub enabled: bool,
 }
 
-/// Why a service account could not be ensured. No variant carries the secret.
+/// Why an account could not be ensured. No variant carries the secret.
 #[derive(Debug, thiserror::Error)]
 pub enum EnsureError {
-    #[error("the secret given for service account {id:?} is refused: {why}")]
-    BadSecret { id: String, why: String },
-    #[error("{0:?} is a device account, not a service account: choose another id for the service (see `ingest device list`)")]
-    NotAService(String),
+    #[error("the secret given for {label} {id:?} is refused: {why}")]
+    BadSecret {
+        label: &'static str,
+        id: String,
+        why: String,
+    },
+    #[error("{id:?} is a {found} account, not a {wanted} account: choose another id for the {label} (see `ingest device list`)")]
+    WrongKind {
+        label: &'static str,
+        id: String,
+        found: Kind,
+        wanted: Kind,
+    },
     #[error("account {0:?} changed three times while being updated: run the command again")]
     Contended(String),
     #[error(transparent)]
@@ -68,15 +120,16 @@ pub enum EnsureError {
 
 /// Refuses a secret that is too short, too long for a login, or has whitespace or control
 /// characters (usually a copy-and-paste accident). The message never quotes the secret.
-pub fn check_service_secret(id: &str, secret: &str) -> Result<(), EnsureError> {
+pub fn check_secret(role: &AccountRole, id: &str, secret: &str) -> Result<(), EnsureError> {
     let bad = |why: String| EnsureError::BadSecret {
+        label: role.label,
         id: id.to_owned(),
         why,
     };
     let chars = secret.chars().count();
-    if chars < MIN_SERVICE_SECRET_LEN {
+    if chars < MIN_ENSURED_SECRET_LEN {
         return Err(bad(format!(
-            "{chars} characters, at least {MIN_SERVICE_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`)"
+            "{chars} characters, at least {MIN_ENSURED_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`)"
         )));
     }
     if secret.len() > MAX_SECRET_LEN {
@@ -93,22 +146,23 @@ pub fn check_service_secret(id: &str, secret: &str) -> Result<(), EnsureError> {
     Ok(())
 }
 
-/// Creates the service account `id` with `secret`, or brings an existing one to that secret.
-/// Idempotent: with the same secret a second run writes nothing (so connected sessions are
-/// not disturbed). Refuses to turn a device account into a service. Does not enable a
-/// disabled account.
-pub async fn ensure_service(
+/// Creates the account `id` of the role's kind with `secret`, or brings an existing one to
+/// that secret. Idempotent: with the same secret a second run writes nothing (so connected
+/// sessions are not disturbed). Refuses to turn an account of the other kind into this one.
+/// Does not enable a disabled account.
+pub async fn ensure_account(
     registry: &Registry,
+    role: &AccountRole,
     id: &str,
     secret: &str,
 ) -> Result<EnsureReport, EnsureError> {
     if !is_valid_account_id(id) {
         return Err(AuthError::InvalidId(id.to_owned()).into());
     }
-    check_service_secret(id, secret)?;
+    check_secret(role, id, secret)?;
     for _ in 0..3 {
         match registry.credentials(id).await? {
-            None => match registry.add_with_secret(id, Kind::Service, secret).await {
+            None => match registry.add_with_secret(id, role.kind, secret).await {
                 Ok(()) => {
                     return Ok(EnsureReport {
                         outcome: Ensured::Created,
@@ -119,8 +173,13 @@ pub async fn ensure_service(
                 Err(AuthError::AlreadyExists(_)) => continue,
                 Err(e) => return Err(e.into()),
             },
-            Some(stored) if stored.kind != Kind::Service => {
-                return Err(EnsureError::NotAService(id.to_owned()))
+            Some(stored) if stored.kind != role.kind => {
+                return Err(EnsureError::WrongKind {
+                    label: role.label,
+                    id: id.to_owned(),
+                    found: stored.kind,
+                    wanted: role.kind,
+                })
             }
             Some(stored) => {
                 let same = {
@@ -156,22 +215,26 @@ pub async fn ensure_service(
     Err(EnsureError::Contended(id.to_owned()))
 }
 
-/// The secret of the service account: from `file` (one trailing line break removed), else
-/// from [`SERVICE_SECRET_ENV`]; `None` when neither is set. Errors never show the secret.
-pub fn read_service_secret(file: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let from_env = std::env::var(SERVICE_SECRET_ENV)
+/// The role's secret: from `file` (one trailing line break removed), else from its
+/// environment variable; `None` when neither is set. Errors never show the secret.
+pub fn read_secret(role: &AccountRole, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let from_env = std::env::var(role.secret_env)
         .ok()
         .filter(|v| !v.is_empty());
     match file {
         Some(path) => {
             if from_env.is_some() {
                 anyhow::bail!(
-                    "the service account secret is given twice ({SERVICE_SECRET_ENV} and --service-account-secret-file): keep one"
+                    "the {} secret is given twice ({} and {}): keep one",
+                    role.label,
+                    role.secret_env,
+                    role.file_flag
                 );
             }
             let text = std::fs::read_to_string(path).with_context(|| {
                 format!(
-                    "cannot read the service account secret file {} (it must be a readable UTF-8 text file)",
+                    "cannot read the {} secret file {} (it must be a readable UTF-8 text file)",
+                    role.label,
                     path.display()
                 )
             })?;
@@ -182,6 +245,39 @@ pub fn read_service_secret(file: Option<&Path>) -> anyhow::Result<Option<String>
             Ok(Some(secret.to_owned()))
         }
         None => Ok(from_env),
+    }
+}
+
+/// The account to ensure for `role` from the command line (`id`, `file`) and the environment:
+/// both the id and a secret, or neither. Every check that needs no database is done here, so
+/// that `ingest migrate` refuses bad input before it touches anything.
+pub fn requested_account(
+    role: &AccountRole,
+    id: Option<String>,
+    file: Option<&Path>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let secret = read_secret(role, file)?;
+    match (id.filter(|s| !s.is_empty()), secret) {
+        (Some(id), Some(secret)) => {
+            if !is_valid_account_id(&id) {
+                return Err(AuthError::InvalidId(id).into());
+            }
+            check_secret(role, &id, &secret)?;
+            Ok(Some((id, secret)))
+        }
+        (Some(id), None) => anyhow::bail!(
+            "{} {id:?} has no secret: set {} or {}",
+            role.label,
+            role.secret_env,
+            role.file_flag
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "a {} secret is set but no account: set {} ({})",
+            role.label,
+            role.id_flag,
+            role.id_env
+        ),
+        (None, None) => Ok(None),
     }
 }
 

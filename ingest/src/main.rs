@@ -47,32 +47,42 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// `ingest migrate`: the schema, then PowerSync's grants and the service account when asked.
-/// Every input is checked before the database is touched.
+/// `ingest migrate`: the schema, then PowerSync's grants and the deployment's accounts (the
+/// service account, the probe device) when asked. Every input is checked before the database
+/// is touched.
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    use ingest::device_cli::{requested_account, PROBE_DEVICE, SERVICE_ACCOUNT};
     let role = args.powersync_role.filter(|r| !r.is_empty());
     if let Some(r) = &role {
         ingest::schema::check_role_name(r)?;
     }
-    let secret =
-        ingest::device_cli::read_service_secret(args.service_account_secret_file.as_deref())?;
-    let service = match (args.service_account.filter(|s| !s.is_empty()), secret) {
-        (Some(id), Some(secret)) => {
-            if !ingest::auth::is_valid_account_id(&id) {
-                return Err(ingest::auth::AuthError::InvalidId(id).into());
-            }
-            ingest::device_cli::check_service_secret(&id, &secret)?;
-            Some((id, secret))
+    let mut accounts = Vec::new();
+    for (account_role, id, file) in [
+        (
+            SERVICE_ACCOUNT,
+            args.service_account,
+            args.service_account_secret_file.as_deref(),
+        ),
+        (
+            PROBE_DEVICE,
+            args.probe_device,
+            args.probe_device_secret_file.as_deref(),
+        ),
+    ] {
+        if let Some((id, secret)) = requested_account(&account_role, id, file)? {
+            accounts.push((account_role, id, secret));
         }
-        (Some(id), None) => anyhow::bail!(
-            "service account {id:?} has no secret: set {} or --service-account-secret-file",
-            ingest::device_cli::SERVICE_SECRET_ENV
-        ),
-        (None, Some(_)) => anyhow::bail!(
-            "a service account secret is set but no account: set --service-account (INGEST_SERVICE_ACCOUNT)"
-        ),
-        (None, None) => None,
-    };
+    }
+    if let (Some(a), Some(b)) = (accounts.first(), accounts.get(1)) {
+        if a.1 == b.1 {
+            anyhow::bail!(
+                "the {} and the {} are both {:?}: give them different ids",
+                a.0.label,
+                b.0.label,
+                a.1
+            );
+        }
+    }
 
     let db = &args.db;
     let pool = ingest::db::pool(&db.database_url, db.database_ca.as_deref(), 1)?;
@@ -105,18 +115,21 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some((id, secret)) = service {
+    if !accounts.is_empty() {
         let registry = ingest::auth::Registry::new(pool);
-        let report = ingest::device_cli::ensure_service(&registry, &id, &secret)
-            .await
-            .with_context(|| format!("ensuring the service account {id:?}"))?;
-        println!("service account {id}: {}", report.outcome);
-        tracing::info!(account = %id, outcome = %report.outcome, "service account ensured");
-        if !report.enabled {
-            tracing::warn!(
-                account = %id,
-                "the service account is disabled and stays so: its clients cannot log in until `ingest device enable {id}`"
-            );
+        for (account_role, id, secret) in accounts {
+            let label = account_role.label;
+            let report = ingest::device_cli::ensure_account(&registry, &account_role, &id, &secret)
+                .await
+                .with_context(|| format!("ensuring the {label} {id:?}"))?;
+            println!("{label} {id}: {}", report.outcome);
+            tracing::info!(account = %id, kind = %account_role.kind, outcome = %report.outcome, "{label} ensured");
+            if !report.enabled {
+                tracing::warn!(
+                    account = %id,
+                    "the {label} is disabled and stays so: its clients cannot log in until `ingest device enable {id}`"
+                );
+            }
         }
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! `ingest migrate` as the compose bundle runs it at every deploy, against the local
 //! TimescaleDB (`scripts/local-db start`, or `DATABASE_URL`): PowerSync's read grant
-//! (`--powersync-role`) and the service account ensured from a secret in the environment or a
-//! file (`--service-account`), then that account logging in to the real broker. Every run of
-//! the binary is checked for the secret in its output, with trace logging on.
+//! (`--powersync-role`), the service account (`--service-account`) and the probe device
+//! (`--probe-device`) ensured from secrets in the environment or a file, then those accounts
+//! logging in to the real broker (the probe device publishing to its own topic, the point
+//! landing in `positions`). Every run of the binary is checked for the secrets in its output,
+//! with trace logging on.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -537,4 +539,228 @@ async fn the_ensured_service_account_logs_in_and_subscribes_to_the_shared_stream
     // The wrong secret is refused with "bad user name or password".
     let (_, code) = connect_mqtt(port, "backend", &ingest::auth::generate_secret()).unwrap();
     assert_eq!(code, 4);
+}
+
+/// PUBLISH at QoS 1 with packet id `pkid`; returns the PUBACK's packet id.
+fn publish_qos1(s: &mut TcpStream, topic: &str, pkid: u16, payload: &[u8]) -> u16 {
+    let mut body = Vec::new();
+    string(topic, &mut body);
+    body.extend_from_slice(&pkid.to_be_bytes());
+    body.extend_from_slice(payload);
+    s.write_all(&packet(0x32, body)).unwrap();
+    let mut puback = [0u8; 4];
+    s.read_exact(&mut puback).unwrap();
+    assert_eq!(puback[0], 0x40, "PUBACK expected, got {puback:?}");
+    u16::from_be_bytes([puback[2], puback[3]])
+}
+
+/// Connects until the freshly started ingest accepts TCP connections.
+async fn connect_when_up(port: u16, user: &str, password: &str) -> (TcpStream, u8) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match connect_mqtt(port, user, password) {
+            Ok(r) => return r,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("the ingest never accepted a connection: {e}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The probe device (what `deployer verify` publishes as).
+
+#[tokio::test]
+async fn probe_device_is_ensured_beside_the_service_account_and_publishes_its_own_position() {
+    let w = World::new().await;
+    let c = w.client().await;
+    let service = ingest::auth::generate_secret();
+    let first = ingest::auth::generate_secret();
+    let second = ingest::auth::generate_secret();
+    // As compose's ingest-migrate runs it: both accounts from the environment.
+    let ensure = |probe_secret: &str| {
+        let mut cmd = w.migrate();
+        cmd.env("INGEST_SERVICE_ACCOUNT", "backend")
+            .env("INGEST_SERVICE_ACCOUNT_SECRET", &service)
+            .env("INGEST_PROBE_DEVICE", "deployer-probe")
+            .env("INGEST_PROBE_DEVICE_SECRET", probe_secret);
+        run(cmd, &[&service, &first, &second])
+    };
+    let (ok, out) = ensure(&first);
+    assert!(ok, "{out}");
+    assert!(out.contains("service account backend: created"), "{out}");
+    assert!(
+        out.contains("probe device deployer-probe: created"),
+        "{out}"
+    );
+    let (kind, enabled, hash) = stored(&c, "deployer-probe").await.unwrap();
+    assert_eq!((kind.as_str(), enabled), ("device", true));
+    assert!(verifies(&first, &hash));
+    assert_eq!(stored(&c, "backend").await.unwrap().0, "service");
+
+    let (ok, out) = ensure(&first);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("probe device deployer-probe: unchanged"),
+        "{out}"
+    );
+    assert_eq!(stored(&c, "deployer-probe").await.unwrap().2, hash);
+
+    let (ok, out) = ensure(&second);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("probe device deployer-probe: secret replaced")
+            && out.contains("service account backend: unchanged"),
+        "{out}"
+    );
+
+    // The probe logs in with the current secret and publishes to its own topic; the point
+    // lands in positions. The replaced secret is refused.
+    let wal = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _ingest = start_ingest(&w.url, wal.path(), port);
+    let (mut s, code) = connect_when_up(port, "deployer-probe", &second).await;
+    assert_eq!(code, 0, "CONNACK accepted for the probe device");
+    let time_ms: i64 = 1_795_798_800_123;
+    let payload = format!(r#"{{"time": {time_ms}, "lat": 48.8566, "lon": 2.3522}}"#);
+    assert_eq!(
+        publish_qos1(
+            &mut s,
+            "devices/deployer-probe/positions",
+            7,
+            payload.as_bytes()
+        ),
+        7
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM positions WHERE device_id = 'deployer-probe' \
+                 AND time = timestamptz 'epoch' + $1::bigint * interval '1 millisecond'",
+                &[&time_ms],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the acknowledged point never reached positions"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, code) = connect_mqtt(port, "deployer-probe", &first).unwrap();
+    assert_eq!(code, 4, "the old secret is refused as bad credentials");
+    // A device account may not read the position stream (it is not the backend).
+    let (mut s, _) = connect_mqtt(port, "deployer-probe", &second).unwrap();
+    assert_eq!(subscribe(&mut s, "devices/+/positions"), 0x80);
+}
+
+#[tokio::test]
+async fn broken_probe_device_input_is_refused_without_showing_the_secret() {
+    let w = World::new().await;
+    let c = w.client().await;
+    let unreachable = "postgres://x@127.0.0.1:1/none";
+    let good = "a-long-enough-secret-0123456789";
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("INGEST_PROBE_DEVICE", "deployer-probe")],
+            "probe device \"deployer-probe\" has no secret: set INGEST_PROBE_DEVICE_SECRET",
+        ),
+        (
+            &[("INGEST_PROBE_DEVICE_SECRET", good)],
+            "a probe device secret is set but no account: set --probe-device",
+        ),
+        (
+            &[
+                ("INGEST_PROBE_DEVICE", "deployer-probe"),
+                ("INGEST_PROBE_DEVICE_SECRET", "short-Secret-1"),
+            ],
+            "probe device \"deployer-probe\" is refused: 14 characters, at least 24",
+        ),
+        (
+            &[
+                ("INGEST_PROBE_DEVICE", "devices/+/x"),
+                ("INGEST_PROBE_DEVICE_SECRET", good),
+            ],
+            "invalid device id",
+        ),
+        (
+            &[
+                ("INGEST_PROBE_DEVICE", "backend"),
+                ("INGEST_PROBE_DEVICE_SECRET", good),
+                ("INGEST_SERVICE_ACCOUNT", "backend"),
+                (
+                    "INGEST_SERVICE_ACCOUNT_SECRET",
+                    "another-long-enough-secret-0123",
+                ),
+            ],
+            "the service account and the probe device are both \"backend\"",
+        ),
+        (
+            &[
+                ("INGEST_PROBE_DEVICE", "deployer-probe"),
+                ("INGEST_PROBE_DEVICE_SECRET", good),
+                (
+                    "INGEST_PROBE_DEVICE_SECRET_FILE",
+                    "/nonexistent/probe-secret",
+                ),
+            ],
+            "the probe device secret is given twice",
+        ),
+    ];
+    for (vars, want) in cases {
+        let mut cmd = w.migrate();
+        // Checked before any database work: the URL does not even answer.
+        cmd.env("INGEST_DATABASE_URL", unreachable);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let secrets: Vec<&str> = vars
+            .iter()
+            .filter(|(k, _)| k.ends_with("_SECRET"))
+            .map(|(_, v)| *v)
+            .collect();
+        let (ok, out) = run(cmd, &secrets);
+        assert!(!ok, "{vars:?}: {out}");
+        assert!(out.contains(want), "{vars:?}: expected {want:?} in {out}");
+        assert!(!out.contains("cannot connect"), "{out}");
+    }
+
+    // The probe is a device: an existing service account of that name is never converted.
+    let d = w.device(&["add", "--service", "ops-probe"]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let before = stored(&c, "ops-probe").await.unwrap();
+    let mut cmd = w.migrate();
+    cmd.env("INGEST_PROBE_DEVICE", "ops-probe")
+        .env("INGEST_PROBE_DEVICE_SECRET", good);
+    let (ok, out) = run(cmd, &[good]);
+    assert!(!ok);
+    assert!(
+        out.contains("\"ops-probe\" is a service account, not a device account: choose another id for the probe device"),
+        "{out}"
+    );
+    assert_eq!(stored(&c, "ops-probe").await.unwrap(), before);
+
+    // A secret from a file works the same way (one trailing line break ignored).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe-secret");
+    std::fs::write(&file, format!("{good}\r\n")).unwrap();
+    let mut cmd = w.migrate();
+    cmd.args([
+        "--probe-device",
+        "deployer-probe",
+        "--probe-device-secret-file",
+    ])
+    .arg(&file);
+    let (ok, out) = run(cmd, &[good]);
+    assert!(ok, "{out}");
+    assert!(verifies(
+        good,
+        &stored(&c, "deployer-probe").await.unwrap().2
+    ));
 }
