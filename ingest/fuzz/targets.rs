@@ -107,28 +107,67 @@ pub fn wal_record(data: &[u8]) {
     }
 }
 
-/// The topic ACL with arbitrary account ids and topics. Property: never panics, and a device
-/// is never allowed a wildcard subscription or another device's position topic.
+/// The topic rules of the ACL (`ingest::topic_rules`) with an arbitrary account id and topic
+/// (`account\ntopic`). Properties: never panics; a device may publish only a topic naming
+/// itself, with no wildcard, that the payload decoder attributes to the same device (never a
+/// topic-identity mismatch), and may subscribe only to a filter naming itself with no wildcard
+/// and no shared group; a service may publish only a command to one device (never a
+/// position); an invalid account id matches nothing.
 pub fn acl(data: &[u8]) {
-    use ingest::auth::Kind;
-    use ingest::broker::acl::{may_subscribe, publish_verdict, PublishVerdict};
+    use ingest::position::RejectReason;
+    use ingest::topic_rules::{
+        device_may_publish, device_may_subscribe, is_valid_account_id, service_may_publish,
+        service_may_subscribe,
+    };
     let text = String::from_utf8_lossy(data);
     let (account, topic) = text.split_once('\n').unwrap_or(("dev-1", &text));
-    for kind in [Kind::Device, Kind::Service] {
-        let v = publish_verdict(kind, account, topic);
-        if kind == Kind::Device && v == PublishVerdict::OwnPosition {
+    let wildcard = topic.contains(['+', '#']);
+    if device_may_publish(account, topic) {
+        assert!(
+            is_valid_account_id(account),
+            "invalid account {account:?} allowed"
+        );
+        assert!(
+            topic.contains(account) && !wildcard,
+            "device {account:?} allowed to publish on {topic:?}"
+        );
+        let received = Utc
+            .timestamp_millis_opt(1_700_000_000_000)
+            .single()
+            .unwrap_or_else(Utc::now);
+        let cfg = ValidationConfig::default();
+        // The identity is checked before the payload is read: any payload will do.
+        if let Decoded::Accepted { rejects, .. } =
+            position::decode(topic, b"{}", Some(account), received, &cfg)
+        {
             assert!(
-                topic.contains(account),
-                "device {account:?} allowed on {topic:?}"
+                rejects
+                    .iter()
+                    .all(|r| r.reason != RejectReason::TopicIdentityMismatch),
+                "the ACL lets {account:?} publish on {topic:?} but the decoder says it is another device's topic"
             );
         }
-        for shared in [false, true] {
-            if may_subscribe(kind, account, topic, shared) && kind == Kind::Device {
-                assert!(
-                    !topic.contains('#') && !topic.contains('+') && !shared,
-                    "{account:?} {topic:?}"
-                );
-            }
+    }
+    for shared in [false, true] {
+        if device_may_subscribe(account, topic, shared) {
+            assert!(
+                is_valid_account_id(account) && topic.contains(account) && !wildcard && !shared,
+                "device {account:?} allowed to subscribe to {topic:?} (shared: {shared})"
+            );
         }
+    }
+    if service_may_publish(account, topic) {
+        assert!(
+            !wildcard && (topic.ends_with("/commands") || topic.ends_with("/cmd")),
+            "service {account:?} allowed to publish on {topic:?}"
+        );
+        assert!(!topic.ends_with("/positions") && !topic.ends_with("/data"));
+    }
+    if service_may_subscribe(account, topic) {
+        assert!(is_valid_account_id(account));
+        assert!(
+            topic.ends_with("/positions") || topic.starts_with("owntracks/") || topic == "+/data",
+            "service {account:?} allowed to subscribe to {topic:?}"
+        );
     }
 }

@@ -18,19 +18,36 @@
 //! Around them: `config` (CLI and `INGEST_*` environment), `service` (wiring and the drain on
 //! SIGTERM), `shutdown` (the drain signal), `health` (what `/readyz` says), `http` (health and
 //! Prometheus endpoints), `metrics` (metric names), `db` (the connection pool, TLS).
+//!
+//! Everything but `position`, `record`, `wal` and `topic_rules` (the ACL's pure topic rules)
+//! needs the default feature `server`; without it the crate is the pure core the fuzz targets
+//! build (ingest/fuzz).
 
+#[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
 pub mod broker;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod db;
+#[cfg(feature = "server")]
 pub mod device_cli;
+#[cfg(feature = "server")]
 pub mod health;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod metrics;
 pub mod position;
 pub mod record;
+#[cfg(feature = "server")]
 pub mod schema;
+#[cfg(feature = "server")]
 pub mod service;
+#[cfg(feature = "server")]
 pub mod shutdown;
+pub mod topic_rules;
 pub mod wal;
+#[cfg(feature = "server")]
 pub mod writer;

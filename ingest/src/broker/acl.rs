@@ -29,9 +29,9 @@ use rmqtt::types::{PublishAclResult, PublishResult, SubscribeAclResult};
 use tracing::info;
 
 use super::limits::Limits;
-use crate::auth::{is_valid_account_id, log_safe, Authenticator, Kind};
+use crate::auth::{log_safe, Authenticator, Kind};
 use crate::metrics as m;
-use crate::position::{is_valid_device_id, is_valid_owntracks_id};
+use crate::topic_rules;
 
 /// What a publish is, as far as the ACL is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,86 +43,25 @@ pub enum PublishVerdict {
     Denied,
 }
 
-/// Decides a publish of `account` (of `kind`) on `topic`.
+/// Decides a publish of `account` (of `kind`) on `topic` (rules in [`crate::topic_rules`]).
 pub fn publish_verdict(kind: Kind, account: &str, topic: &str) -> PublishVerdict {
-    if !is_valid_account_id(account) {
-        return PublishVerdict::Denied;
-    }
     match kind {
-        Kind::Device if device_may_publish(account, topic) => PublishVerdict::OwnPosition,
-        Kind::Service if is_command_topic(topic) => PublishVerdict::Command,
+        Kind::Device if topic_rules::device_may_publish(account, topic) => {
+            PublishVerdict::OwnPosition
+        }
+        Kind::Service if topic_rules::service_may_publish(account, topic) => {
+            PublishVerdict::Command
+        }
         _ => PublishVerdict::Denied,
     }
-}
-
-fn device_may_publish(id: &str, topic: &str) -> bool {
-    if topic.contains(['+', '#']) {
-        return false;
-    }
-    if let Some(dev) = topic
-        .strip_prefix("devices/")
-        .and_then(|t| t.strip_suffix("/positions"))
-    {
-        return dev == id;
-    }
-    if let Some(rest) = topic.strip_prefix("owntracks/") {
-        // `owntracks/{user}/{device}[/sub]`: the identity is `user/device` or just `user`.
-        return match rest.strip_prefix(id) {
-            Some("") => is_valid_owntracks_id(id),
-            Some(after) => after.starts_with('/') && (is_valid_owntracks_id(id) || after.len() > 1),
-            None => false,
-        };
-    }
-    if let Some(imei) = topic.strip_suffix("/data") {
-        return imei == id && is_valid_device_id(id);
-    }
-    false
-}
-
-fn is_command_topic(topic: &str) -> bool {
-    if let Some(dev) = topic
-        .strip_prefix("devices/")
-        .and_then(|t| t.strip_suffix("/commands"))
-    {
-        return is_valid_device_id(dev);
-    }
-    if let Some(id) = topic
-        .strip_prefix("owntracks/")
-        .and_then(|t| t.strip_suffix("/cmd"))
-    {
-        return is_valid_owntracks_id(id);
-    }
-    false
 }
 
 /// Decides a subscription of `account` (of `kind`) to `filter` (without its `$share/group/`
 /// prefix; `shared` tells whether it had one).
 pub fn may_subscribe(kind: Kind, account: &str, filter: &str, shared: bool) -> bool {
-    if !is_valid_account_id(account) {
-        return false;
-    }
     match kind {
-        Kind::Device => {
-            !shared
-                && (filter
-                    .strip_prefix("devices/")
-                    .and_then(|t| t.strip_suffix("/commands"))
-                    == Some(account)
-                    || (is_valid_owntracks_id(account)
-                        && filter
-                            .strip_prefix("owntracks/")
-                            .and_then(|t| t.strip_suffix("/cmd"))
-                            == Some(account)))
-        }
-        Kind::Service => {
-            matches!(
-                filter,
-                "devices/+/positions" | "owntracks/#" | "owntracks/+/+" | "+/data"
-            ) || filter
-                .strip_prefix("devices/")
-                .and_then(|t| t.strip_suffix("/positions"))
-                .is_some_and(is_valid_device_id)
-        }
+        Kind::Device => topic_rules::device_may_subscribe(account, filter, shared),
+        Kind::Service => topic_rules::service_may_subscribe(account, filter),
     }
 }
 
