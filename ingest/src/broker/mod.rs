@@ -3,6 +3,7 @@
 //! the hooks that tie it to the WAL (see `publish`).
 
 pub mod acl;
+mod fd_limit;
 mod gate;
 pub mod limits;
 mod publish;
@@ -83,6 +84,7 @@ impl Broker {
         validation: Arc<ValidationConfig>,
         health: Arc<Health>,
     ) -> anyhow::Result<Broker> {
+        fd_limit::raise(opts.max_connections);
         let scx = ServerContext::new()
             .plugins_config_map_add(
                 "rmqtt-retainer",
@@ -135,6 +137,11 @@ impl Broker {
             ws_upstream = Some(addr);
         }
         let server = server.build();
+        tracing::info!(
+            mqtt = ?mqtt_upstream,
+            ws = ?ws_upstream,
+            "broker listening on loopback, behind the gate"
+        );
 
         let certs = match (&opts.security.tls, opts.mqtts_listen.or(opts.wss_listen)) {
             (Some(files), Some(_)) => Some(tls::start(files)?),
