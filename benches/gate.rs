@@ -7,7 +7,8 @@
 //! Prints acknowledged positions/s and PUBACK latency p50 / p99 for each, and the ratios. The
 //! WAL fsync is in both paths, so the difference is the relay. Needs the local database
 //! (`scripts/local-db start`). Settings (environment): BENCH_GATE_CONNECTIONS (50),
-//! BENCH_GATE_SECONDS (10 per round), BENCH_GATE_WINDOW (32 publishes in flight per connection).
+//! BENCH_GATE_SECONDS (10 per round), BENCH_GATE_WINDOW (32 publishes in flight per connection),
+//! BENCH_GATE_ROUNDS (6, after one warm-up round through the gate).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -189,6 +190,7 @@ async fn main() {
     let conns: usize = env_or("BENCH_GATE_CONNECTIONS", 50);
     let secs: u64 = env_or("BENCH_GATE_SECONDS", 10);
     let window: u16 = env_or("BENCH_GATE_WINDOW", 32);
+    let rounds: usize = env_or("BENCH_GATE_ROUNDS", 6);
     let db = TestDb::create()
         .await
         .expect("local database: run scripts/local-db start");
@@ -209,12 +211,20 @@ async fn main() {
     let gated: SocketAddr = ([127, 0, 0, 1], ingest.mqtt_port).into();
     let direct = loopback_port(&ingest);
 
-    println!("front gate: {conns} connections x {window} in flight, {secs} s per round, 4 rounds");
+    println!(
+        "front gate: {conns} connections x {window} in flight, {secs} s per round, a warm-up \
+         round then {rounds} alternating rounds"
+    );
+    let warm = round(gated, false, conns, window, secs, 0).await;
+    println!(
+        "  warm-up   gated: {:>9.0} acked/s (not counted)",
+        warm.per_s
+    );
     let mut results: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
-    for r in 0..4 {
+    for r in 0..rounds {
         let proxy = r % 2 == 1;
         let addr = if proxy { direct } else { gated };
-        let res = round(addr, proxy, conns, window, secs, r * conns).await;
+        let res = round(addr, proxy, conns, window, secs, (r + 1) * conns).await;
         println!(
             "  round {r} {:>7}: {:>9.0} acked/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
             if proxy { "direct" } else { "gated" },
