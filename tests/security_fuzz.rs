@@ -1,11 +1,13 @@
-//! Stable-Rust fuzzing that CI runs: every fuzz harness of `ingest/fuzz/targets.rs` (payload
-//! decoders, the WAL position record, the WAL envelope, the WAL record reader, the ACL) is fed
-//! its seed corpus, the saved regressions, then deterministic random mutations of them for a
-//! bounded time (`SECURITY_FUZZ_SECONDS` per target, default 4; `SECURITY_FUZZ_SEED` to vary).
-//! A panic reports the target and writes the input to `target/fuzz-failures/` so it can be
-//! added to `ingest/fuzz/regressions/<target>/`.
+//! The fuzz harnesses as a plain test (no sanitizer, no cargo-fuzz): every harness of
+//! `ingest/fuzz/targets.rs` (payload decoders, the WAL position record, the WAL envelope, the
+//! WAL record reader, the ACL topic rules) is fed its seed corpus and every saved crash in
+//! `ingest/fuzz/regressions/<target>/` (the regression tests), then deterministic random
+//! mutations of the seeds for a bounded time (`SECURITY_FUZZ_SECONDS` per target, default 4;
+//! `SECURITY_FUZZ_SEED` to vary). A panic reports the target and writes the input to
+//! `target/fuzz-failures/` so it can be added to `ingest/fuzz/regressions/<target>/`.
 //!
-//! Longer, coverage-guided runs use cargo-fuzz on nightly: see docs/security.md.
+//! The coverage-guided runs (libFuzzer, AddressSanitizer) are `scripts/fuzz`, which
+//! `scripts/test` also runs: see docs/security.md, "Fuzzing".
 
 #[path = "../ingest/fuzz/targets.rs"]
 mod targets;
