@@ -8,7 +8,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::contract::{
     BACKEND_SERVICE_ACCOUNT, COMPOSE_BUNDLE_FILES, COMPOSE_ENV_KEYS, DB_CA_CONTAINER_PATH,
-    DB_CA_FILE, MAX_SERVICE_SECRET_LEN, MIN_SERVICE_SECRET_LEN,
+    DB_CA_FILE, MAX_MQTT_SECRET_LEN, MIN_MQTT_SECRET_LEN, PROBE_DEVICE,
 };
 use crate::credentials::Creds;
 use crate::terraform::TfOutputs;
@@ -101,22 +101,23 @@ fn check_value(key: &str, value: &str) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// The backend's MQTT secret must pass the ingest's rules for a service secret, or the
-/// `ingest-migrate` one-shot would fail on the host; the message never quotes the value.
-fn check_service_secret(key: &str, value: &str) -> Result<(), BundleError> {
+/// The MQTT secrets of the accounts `ingest-migrate` ensures (the backend's service account,
+/// the probe device) must pass the ingest's rules, or the one-shot would fail on the host; the
+/// message never quotes the value.
+fn check_mqtt_secret(key: &str, value: &str) -> Result<(), BundleError> {
     let bad = |why: String| BundleError::BadValue {
         key: key.into(),
         why,
     };
     let chars = value.chars().count();
-    if chars < MIN_SERVICE_SECRET_LEN {
+    if chars < MIN_MQTT_SECRET_LEN {
         return Err(bad(format!(
-            "it has {chars} characters, at least {MIN_SERVICE_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`, then `deployer secrets edit <env>`)"
+            "it has {chars} characters, at least {MIN_MQTT_SECRET_LEN} are needed (generate one with `openssl rand -base64 32`, then `deployer secrets edit <env>`)"
         )));
     }
-    if value.len() > MAX_SERVICE_SECRET_LEN {
+    if value.len() > MAX_MQTT_SECRET_LEN {
         return Err(bad(format!(
-            "it is longer than {MAX_SERVICE_SECRET_LEN} bytes (the broker refuses such passwords)"
+            "it is longer than {MAX_MQTT_SECRET_LEN} bytes (the broker refuses such passwords)"
         )));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -144,7 +145,9 @@ pub fn render_env(
     let db = out.database.as_ref().ok_or(BundleError::NoDatabase)?;
     let need = |k: &'static str| creds.get(k).ok_or(BundleError::Missing(k));
     let mqtt_password = need("BACKEND_MQTT_PASSWORD")?;
-    check_service_secret("BACKEND_MQTT_PASSWORD", mqtt_password)?;
+    check_mqtt_secret("BACKEND_MQTT_PASSWORD", mqtt_password)?;
+    let probe_password = need("TEST_DEVICE_PASSWORD")?;
+    check_mqtt_secret("TEST_DEVICE_PASSWORD", probe_password)?;
     let jwks = creds
         .get("POWERSYNC_JWKS_URI")
         .map(str::to_owned)
@@ -189,6 +192,8 @@ pub fn render_env(
         ("POWERSYNC_DB_USER", db.powersync_user.clone()),
         ("BACKEND_MQTT_USERNAME", BACKEND_SERVICE_ACCOUNT.to_owned()),
         ("BACKEND_MQTT_PASSWORD", mqtt_password.to_owned()),
+        ("TEST_DEVICE_ID", PROBE_DEVICE.to_owned()),
+        ("TEST_DEVICE_PASSWORD", probe_password.to_owned()),
     ];
     debug_assert!(pairs
         .iter()
@@ -279,41 +284,42 @@ mod tests {
         );
         assert!(text.contains("BACKEND_MQTT_USERNAME='backend'"));
         assert!(text.contains("BACKEND_MQTT_PASSWORD='value-of-BACKEND_MQTT_PASSWORD'"));
+        assert!(text.contains("TEST_DEVICE_ID='deployer-probe'"), "{text}");
+        assert!(text.contains("TEST_DEVICE_PASSWORD='value-of-TEST_DEVICE_PASSWORD'"));
     }
 
     #[test]
-    fn a_missing_or_weak_backend_mqtt_password_is_refused_without_showing_it() {
+    fn a_missing_or_weak_mqtt_secret_is_refused_without_showing_it() {
         let out = parse(&sample(true).to_string()).unwrap();
         let img = IngestImage::Pull("x".into());
-        let with = |password: Option<&str>| {
-            let mut pairs: Vec<(String, String)> = complete()
-                .names()
-                .filter(|n| *n != "BACKEND_MQTT_PASSWORD")
-                .map(|n| (n.to_owned(), complete().get(n).unwrap_or("").to_owned()))
-                .collect();
-            if let Some(p) = password {
-                pairs.push(("BACKEND_MQTT_PASSWORD".into(), p.into()));
-            }
-            render_env("test", &Creds::from_pairs(pairs), &out, &img)
-        };
-        let err = with(None).unwrap_err().to_string();
-        assert!(
-            err.contains("BACKEND_MQTT_PASSWORD is required") && err.contains("secrets edit"),
-            "{err}"
-        );
-        for (value, want) in [
-            ("tooShort-123", "at least 24"),
-            ("long-enough-but has-a-space-in-it", "whitespace"),
-            (&"x".repeat(300), "longer than 256"),
-        ] {
-            let err = with(Some(value)).unwrap_err().to_string();
+        for key in ["BACKEND_MQTT_PASSWORD", "TEST_DEVICE_PASSWORD"] {
+            let with = |password: Option<&str>| {
+                let mut pairs: Vec<(String, String)> = complete()
+                    .names()
+                    .filter(|n| *n != key)
+                    .map(|n| (n.to_owned(), complete().get(n).unwrap_or("").to_owned()))
+                    .collect();
+                if let Some(p) = password {
+                    pairs.push((key.into(), p.into()));
+                }
+                render_env("test", &Creds::from_pairs(pairs), &out, &img)
+            };
+            let err = with(None).unwrap_err().to_string();
             assert!(
-                err.contains("BACKEND_MQTT_PASSWORD") && err.contains(want),
+                err.contains(&format!("{key} is required")) && err.contains("secrets edit"),
                 "{err}"
             );
-            assert!(!err.contains(value), "the value leaked: {err}");
+            for (value, want) in [
+                ("tooShort-123", "at least 24"),
+                ("long-enough-but has-a-space-in-it", "whitespace"),
+                (&"x".repeat(300), "longer than 256"),
+            ] {
+                let err = with(Some(value)).unwrap_err().to_string();
+                assert!(err.contains(key) && err.contains(want), "{err}");
+                assert!(!err.contains(value), "the value leaked: {err}");
+            }
+            assert!(with(Some("Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Cg==")).is_ok());
         }
-        assert!(with(Some("Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Cg==")).is_ok());
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub const ENV_CREDENTIALS: &[&str] = &[
     "AWS_SECRET_ACCESS_KEY",
     "BACKEND_IMAGE",
     "BACKEND_MQTT_PASSWORD",
+    "TEST_DEVICE_PASSWORD",
 ];
 
 /// Optional keys of `credentials/<env>.enc.env`.
@@ -129,11 +130,40 @@ pub const ENV_OPTIONAL_CREDENTIALS: &[&str] =
 /// `ingest-migrate` creates the account, or brings it to that secret, at every deploy.
 pub const BACKEND_SERVICE_ACCOUNT: &str = "backend";
 
-/// Shortest `BACKEND_MQTT_PASSWORD` accepted (the ingest refuses shorter service secrets).
-pub const MIN_SERVICE_SECRET_LEN: usize = 24;
+/// MQTT username of the probe device `deployer verify` publishes as, to its own topic
+/// (`devices/<id>/positions`): a registered device account (`TEST_DEVICE_ID` in the compose
+/// `.env`) whose secret is the env's `TEST_DEVICE_PASSWORD`, ensured by `ingest-migrate` at
+/// every deploy like the backend's service account.
+pub const PROBE_DEVICE: &str = "deployer-probe";
 
-/// Longest `BACKEND_MQTT_PASSWORD` accepted (the broker refuses longer passwords at login).
-pub const MAX_SERVICE_SECRET_LEN: usize = 256;
+/// Shortest MQTT secret accepted for an account `ingest-migrate` ensures
+/// (`BACKEND_MQTT_PASSWORD`, `TEST_DEVICE_PASSWORD`): the ingest refuses shorter ones.
+pub const MIN_MQTT_SECRET_LEN: usize = 24;
+
+/// Longest such secret accepted (the broker refuses longer passwords at login).
+pub const MAX_MQTT_SECRET_LEN: usize = 256;
+
+/// Plain MQTT port of the ingest; open to the Internet only where the env's Terraform
+/// variable [`PLAIN_MQTT_VAR`] is true (test).
+pub const MQTT_PORT: u16 = 1883;
+
+/// MQTT over TLS port of the ingest (Caddy's certificate for the MQTT domain); open in every
+/// env.
+pub const MQTTS_PORT: u16 = 8883;
+
+/// The boolean variable of every env root that opens [`MQTT_PORT`] (and plain WebSocket) to
+/// the Internet; set in the env's `terraform.tfvars`, default false.
+pub const PLAIN_MQTT_VAR: &str = "allow_plain_mqtt";
+
+/// File descriptors the ingest holds per MQTT connection (the device's socket and both ends
+/// of the front gate's loopback relay; `ingest/src/broker/fd_limit.rs`, ADR 0002).
+pub const INGEST_FDS_PER_CONNECTION: u64 = 3;
+
+/// Descriptors the ingest keeps besides connections (WAL, database pool, HTTP).
+pub const INGEST_FD_RESERVE: u64 = 256;
+
+/// The ingest's default `--max-connections` (`INGEST_MAX_CONNECTIONS`).
+pub const INGEST_DEFAULT_MAX_CONNECTIONS: u64 = 100_000;
 
 /// Directory on the instance where the compose bundle lives.
 pub const REMOTE_DIR: &str = "/opt/accoreboot";
@@ -163,6 +193,8 @@ pub const COMPOSE_ENV_KEYS: &[&str] = &[
     "POWERSYNC_DB_USER",
     "BACKEND_MQTT_USERNAME",
     "BACKEND_MQTT_PASSWORD",
+    "TEST_DEVICE_ID",
+    "TEST_DEVICE_PASSWORD",
 ];
 
 /// File name of the database CA certificate written beside `docker-compose.yml`.

@@ -18,6 +18,7 @@ const DB_PASSWORD: &str = "fixture-db-password-1";
 const AWS_SECRET: &str = "fixture-aws-secret-never-printed";
 const OS_PASSWORD: &str = "fixture-os-password-never-printed";
 const MQTT_SECRET: &str = "fixture-backend-mqtt-secret-never-printed";
+const PROBE_SECRET: &str = "fixture-probe-device-secret-never-printed";
 
 struct World {
     moto: Moto,
@@ -79,7 +80,7 @@ impl World {
             "OVH_CLOUD_PROJECT_ID=proj0123\nOS_USERNAME=user-0\nOS_PASSWORD={OS_PASSWORD}\nOS_REGION_NAME=GRA9\n\
              AWS_ACCESS_KEY_ID=test-access\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n\
              BACKEND_IMAGE=ghcr.io/acco/backend:1.2.3\nINGEST_IMAGE=ghcr.io/acco/ingest:4.5.6\n\
-             BACKEND_MQTT_PASSWORD={MQTT_SECRET}\n"
+             BACKEND_MQTT_PASSWORD={MQTT_SECRET}\nTEST_DEVICE_PASSWORD={PROBE_SECRET}\n"
         );
         for (name, plain) in [("common", common_plain.to_owned()), ("fixture", env_plain)] {
             let enc =
@@ -136,6 +137,7 @@ impl World {
             AWS_SECRET,
             OS_PASSWORD,
             MQTT_SECRET,
+            PROBE_SECRET,
             "cf-token-secret",
             "ck-secret",
         ] {
@@ -226,10 +228,13 @@ fn init_apply_output_deploy_check_ssh_logs_db_stop_start() {
         env.contains("API_DOMAIN='api.fixture.example.test'"),
         "{env}"
     );
-    // The backend's service account and PowerSync's database user, for ingest-migrate.
+    // The backend's service account, the probe device and PowerSync's database user, for
+    // ingest-migrate.
     for line in [
         format!("BACKEND_MQTT_PASSWORD='{MQTT_SECRET}'"),
         "BACKEND_MQTT_USERNAME='backend'".to_owned(),
+        format!("TEST_DEVICE_PASSWORD='{PROBE_SECRET}'"),
+        "TEST_DEVICE_ID='deployer-probe'".to_owned(),
         "POWERSYNC_DB_USER='powersync'".to_owned(),
     ] {
         assert!(env.lines().any(|l| l == line), "{line} in {env}");
@@ -397,7 +402,7 @@ fn secrets_init_edit_show() {
     let editor = w.home.path().join("editor.sh");
     write(
         &editor,
-        "#!/bin/sh\necho 'TEST_DEVICE_PASSWORD=added-by-editor' >> \"$1\"\n",
+        "#!/bin/sh\necho 'POWERSYNC_JWKS_URI=added-by-editor' >> \"$1\"\n",
     );
     std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
     let before =
@@ -417,17 +422,11 @@ fn secrets_init_edit_show() {
     assert_ne!(before, after);
     assert!(!after.contains("added-by-editor"), "encrypted on disk");
     let shown = w.ok(&["secrets", "show", "fixture"]);
-    assert!(shown.contains("TEST_DEVICE_PASSWORD=***"), "{shown}");
+    assert!(shown.contains("POWERSYNC_JWKS_URI=***"), "{shown}");
     assert!(!shown.contains("added-by-editor"), "{shown}");
     assert_eq!(
-        w.ok(&[
-            "secrets",
-            "show",
-            "fixture",
-            "--name",
-            "TEST_DEVICE_PASSWORD"
-        ])
-        .trim(),
+        w.ok(&["secrets", "show", "fixture", "--name", "POWERSYNC_JWKS_URI"])
+            .trim(),
         "added-by-editor"
     );
     let (code, _, _) = w.run(&["secrets", "show", "fixture", "--name", "NOPE"]);

@@ -439,6 +439,94 @@ fn compose_account_wiring_breaks_are_caught() {
 }
 
 #[test]
+fn compose_probe_device_wiring_breaks_are_caught() {
+    let dir = scratch_copy();
+    let file = dir.path().join("compose/docker-compose.yml");
+    edit(
+        &file,
+        "INGEST_PROBE_DEVICE_SECRET: ${TEST_DEVICE_PASSWORD:?TEST_DEVICE_PASSWORD is required}",
+        "INGEST_PROBE_DEVICE_SECRET: hunter2-hunter2-hunter2-hunter2",
+    );
+    edit(
+        &file,
+        "INGEST_PROBE_DEVICE: ${TEST_DEVICE_ID:?TEST_DEVICE_ID is required}",
+        "INGEST_PROBE_DEVICE: ${BACKEND_MQTT_USERNAME:?required}",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(
+        &findings,
+        &[
+            "INGEST_PROBE_DEVICE_SECRET must be ${TEST_DEVICE_PASSWORD",
+            "never a literal",
+        ],
+    );
+    assert_found(&findings, &["INGEST_PROBE_DEVICE must be ${TEST_DEVICE_ID"]);
+    assert_found(
+        &findings,
+        &["probe device and the service account are both \"backend\""],
+    );
+
+    // Without the probe device at all.
+    edit(
+        &file,
+        "      INGEST_PROBE_DEVICE: ${BACKEND_MQTT_USERNAME:?required}\n",
+        "",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(
+        &findings,
+        &[
+            "ingest-migrate has no INGEST_PROBE_DEVICE:",
+            "deployer verify",
+        ],
+    );
+}
+
+#[test]
+fn compose_open_files_limit_breaks_are_caught() {
+    let dir = scratch_copy();
+    let file = dir.path().join("compose/docker-compose.yml");
+    // The limit the ingest had before the front gate (one descriptor per connection).
+    edit(&file, "soft: 400000", "soft: 262144");
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(
+        &findings,
+        &[
+            "nofile limit (soft 262144, hard 400000)",
+            "300256",
+            "3 x INGEST_MAX_CONNECTIONS 100000",
+        ],
+    );
+    // More connections allowed than the limit covers.
+    edit(&file, "soft: 262144", "soft: 400000");
+    edit(
+        &file,
+        "INGEST_MAX_CONNECTIONS: \"100000\"",
+        "INGEST_MAX_CONNECTIONS: \"200000\"",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(&findings, &["600256", "INGEST_MAX_CONNECTIONS 200000"]);
+    edit(
+        &file,
+        "INGEST_MAX_CONNECTIONS: \"200000\"",
+        "INGEST_MAX_CONNECTIONS: \"lots\"",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(
+        &findings,
+        &["INGEST_MAX_CONNECTIONS \"lots\" is not a number"],
+    );
+    // No limit at all in production.
+    edit(
+        &file,
+        "    ulimits:\n      nofile:\n        soft: 400000\n        hard: 400000\n",
+        "",
+    );
+    let findings = compose::check(&file, &compose::sample_env(), true);
+    assert_found(&findings, &["the ingest has no ulimits: nofile"]);
+}
+
+#[test]
 fn interpolation_follows_compose() {
     let env: BTreeMap<String, String> = [("A", "1"), ("EMPTY", "")]
         .into_iter()

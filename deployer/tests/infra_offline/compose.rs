@@ -26,6 +26,8 @@ pub fn sample_env() -> BTreeMap<String, String> {
                 "POWERSYNC_DB_USER" => "powersync",
                 "BACKEND_MQTT_USERNAME" => "backend",
                 "BACKEND_MQTT_PASSWORD" => "sample-backend-mqtt-secret-0123456789",
+                "TEST_DEVICE_ID" => contract::PROBE_DEVICE,
+                "TEST_DEVICE_PASSWORD" => "sample-probe-device-secret-0123456789",
                 _ => "sample",
             };
             (k.to_string(), v.to_string())
@@ -289,6 +291,7 @@ pub fn check(path: &Path, env: &BTreeMap<String, String>, production: bool) -> V
                     "{name}: ingest has no stop_grace_period (Docker's default 10s cuts the drain short)"
                 )),
             }
+            findings.extend(check_open_files(&name, ingest, production));
             let wal_dir = env_of(ingest, "INGEST_WAL_DIR").and_then(Value::as_str);
             let mounts = volume_targets(ingest);
             match wal_dir {
@@ -337,6 +340,75 @@ pub fn check(path: &Path, env: &BTreeMap<String, String>, production: bool) -> V
             }
         }
         findings.extend(check_accounts(&name, services, raw_services));
+    }
+    findings
+}
+
+/// The ingest holds [`contract::INGEST_FDS_PER_CONNECTION`] descriptors per MQTT connection:
+/// its open-files limit (`ulimits: nofile`, both soft and hard) must allow
+/// `--max-connections` of them plus a reserve. Production must set both explicitly.
+fn check_open_files(name: &str, ingest: &Value, production: bool) -> Vec<String> {
+    let mut findings = Vec::new();
+    let max = match env_of(ingest, "INGEST_MAX_CONNECTIONS") {
+        None => Some(contract::INGEST_DEFAULT_MAX_CONNECTIONS),
+        Some(v) => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match text.trim().parse::<u64>() {
+                Ok(0) => {
+                    findings.push(format!(
+                        "{name}: the ingest sets INGEST_MAX_CONNECTIONS=0 (no limit): the open-files limit would decide instead; give a number"
+                    ));
+                    None
+                }
+                Ok(n) => Some(n),
+                Err(_) => {
+                    findings.push(format!(
+                        "{name}: the ingest's INGEST_MAX_CONNECTIONS {text:?} is not a number"
+                    ));
+                    None
+                }
+            }
+        }
+    };
+    let nofile = ingest.get("ulimits").and_then(|u| u.get("nofile"));
+    let limits = match nofile {
+        None if production => {
+            findings.push(format!(
+                "{name}: the ingest has no ulimits: nofile; it needs {} descriptors per connection",
+                contract::INGEST_FDS_PER_CONNECTION
+            ));
+            return findings;
+        }
+        None => return findings,
+        Some(Value::Number(n)) => n.as_u64().map(|n| (n, n)),
+        Some(v) => v
+            .get("soft")
+            .and_then(Value::as_u64)
+            .zip(v.get("hard").and_then(Value::as_u64)),
+    };
+    let Some((soft, hard)) = limits else {
+        findings.push(format!(
+            "{name}: the ingest's ulimits: nofile must be a number or soft/hard numbers"
+        ));
+        return findings;
+    };
+    if let Some(max) = max {
+        let needed = max * contract::INGEST_FDS_PER_CONNECTION + contract::INGEST_FD_RESERVE;
+        if soft.min(hard) < needed {
+            findings.push(format!(
+                "{name}: the ingest's nofile limit (soft {soft}, hard {hard}) is below {needed} = {} x INGEST_MAX_CONNECTIONS {max} + {}: connections beyond it fail",
+                contract::INGEST_FDS_PER_CONNECTION,
+                contract::INGEST_FD_RESERVE
+            ));
+        }
+    }
+    if soft > hard {
+        findings.push(format!(
+            "{name}: the ingest's nofile soft limit {soft} is above its hard limit {hard}"
+        ));
     }
     findings
 }
@@ -395,6 +467,32 @@ fn check_accounts(
                     "{name}: {svc}'s {key} must be a variable of the deployer's .env, never a literal"
                 ));
             }
+        }
+    }
+    // The probe device `deployer verify` publishes as: the ids and the secret the deployer
+    // writes into the .env (TEST_DEVICE_ID, TEST_DEVICE_PASSWORD), nothing else.
+    for (key, env_key) in [
+        ("INGEST_PROBE_DEVICE", "TEST_DEVICE_ID"),
+        ("INGEST_PROBE_DEVICE_SECRET", "TEST_DEVICE_PASSWORD"),
+    ] {
+        match raw_text("ingest-migrate", key) {
+            None => findings.push(format!(
+                "{name}: ingest-migrate has no {key}: nothing registers the probe device `deployer verify` publishes as"
+            )),
+            Some(raw) if !raw.starts_with(&format!("${{{env_key}")) => findings.push(format!(
+                "{name}: ingest-migrate's {key} must be ${{{env_key}:?...}} from the deployer's .env (deployer verify logs in with it), never a literal or another key"
+            )),
+            Some(_) => {}
+        }
+    }
+    if let (Some(probe), Some(service)) = (
+        text("ingest-migrate", "INGEST_PROBE_DEVICE"),
+        text("ingest-migrate", "INGEST_SERVICE_ACCOUNT"),
+    ) {
+        if probe == service {
+            findings.push(format!(
+                "{name}: the probe device and the service account are both {probe:?}"
+            ));
         }
     }
     let migrate_deps = services
