@@ -111,11 +111,11 @@ pub enum Command {
     /// Open a shell on the instance, or run a command there.
     Ssh(SshCommand),
     /// init + apply + deploy + verify.
-    Up(EnvArg),
+    Up(VerifyArgs),
     /// destroy + remove local leftovers (pinned host key, .terraform).
     Down(DestroyArgs),
     /// Verify a deployed env from outside: HTTPS certificate, ingest readiness, MQTT to DB.
-    Verify(EnvArg),
+    Verify(VerifyArgs),
     /// Health of every service on the host, from outside and over SSH.
     Status(EnvArg),
     /// Show a service's logs on the host.
@@ -134,6 +134,33 @@ pub enum Command {
 pub struct EnvArg {
     /// Environment: a folder under terraform/environments/ (test, preprod, prod...).
     pub env: String,
+}
+
+/// An env, and how `verify` reaches its MQTT ports.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    #[command(flatten)]
+    pub mqtt: MqttProbeArgs,
+}
+
+/// Where the MQTT probe connects (the TLS certificate is always checked for the env's MQTT
+/// domain, whatever address is dialled).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MqttProbeArgs {
+    /// Dial this HOST:PORT for MQTT over TLS instead of <mqtt_domain>:8883 (e.g. the
+    /// instance's IP before DNS is in place).
+    #[arg(long, env = "DEPLOYER_MQTTS_ADDRESS", value_name = "HOST:PORT")]
+    pub mqtts_address: Option<String>,
+    /// Dial this HOST:PORT for plain MQTT instead of <mqtt_domain>:1883 (only probed where
+    /// the env opens plain MQTT).
+    #[arg(long, env = "DEPLOYER_MQTT_ADDRESS", value_name = "HOST:PORT")]
+    pub mqtt_address: Option<String>,
+    /// PEM file of extra CA certificates to trust for MQTT over TLS besides the public web
+    /// roots (a private CA, or Let's Encrypt's staging roots).
+    #[arg(long, env = "DEPLOYER_MQTT_CA", value_name = "FILE")]
+    pub mqtt_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,7 +10,8 @@
 //! - [`remote`] talks to the instance with the system OpenSSH: pinned host keys, wait loops,
 //!   uploads, remote commands; [`bundle`] renders the compose bundle for an env.
 //! - [`openstack`] drives the instance's power state (Nova); [`verify`] checks a deployed env
-//!   from outside; [`db_lifecycle`] stops/starts preprod's database; [`reboot_test`] is the
+//!   from outside, publishing with [`mqtt_probe`] on the MQTT ports [`exposure`] says are
+//!   open; [`db_lifecycle`] stops/starts preprod's database; [`reboot_test`] is the
 //!   no-data-loss test across a reboot.
 //! - [`process`], [`progress`] and [`redact`] are the plumbing: run a tool, show the step
 //!   and its elapsed time, keep secrets out of every line printed.
@@ -24,6 +25,8 @@ pub mod credentials;
 pub mod decrypt;
 pub mod dump_store;
 pub mod env;
+pub mod exposure;
+pub mod mqtt_probe;
 pub mod openstack;
 pub mod process;
 pub mod progress;

@@ -16,34 +16,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the ingest binary into this build's target dir.
-fn ingest_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "ingest",
-            "--bin",
-            "ingest",
-            "--message-format=short",
-        ])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "building ingest: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let bin = target.join("debug/ingest");
-    assert!(bin.is_file(), "no {}", bin.display());
-    bin
-}
-
 /// A private copy of the local TimescaleDB (hard-linked root, its own cluster and port).
 struct PrivateDb {
     dir: tempfile::TempDir,
@@ -106,7 +78,7 @@ impl Drop for PrivateDb {
 
 #[test]
 fn reboot_test_local_passes_when_nothing_is_lost() {
-    let bin = ingest_bin();
+    let bin = common::ingest::bin();
     let db = PrivateDb::start();
     let mqtt = common::free_port();
     let http = common::free_port();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::app::{Ctx, UsageError};
 use crate::commands::session;
+use crate::contract::{MQTTS_PORT, MQTT_PORT, PLAIN_MQTT_VAR};
 use crate::progress::Step;
 use crate::remote::ssh::quote;
 
@@ -129,7 +130,12 @@ pub fn status(ctx: &mut Ctx, name: &str) -> anyhow::Result<i32> {
             Err(e) => line(false, what, &e),
         }
     }
-    for (what, port) in [("mqtt tcp 1883", 1883u16), ("mqtt tls 8883", 8883)] {
+    // Every open port must answer; a port the env keeps closed must not.
+    let exposure = crate::exposure::of_env(s.env.tf_dir())?;
+    for (what, port, open) in [
+        ("mqtt tcp 1883", MQTT_PORT, exposure.plain),
+        ("mqtt tls 8883", MQTTS_PORT, true),
+    ] {
         let addr = format!("{}:{port}", s.outputs.mqtt_domain);
         let res = rt.block_on(async {
             tokio::time::timeout(
@@ -138,10 +144,24 @@ pub fn status(ctx: &mut Ctx, name: &str) -> anyhow::Result<i32> {
             )
             .await
         });
-        match res {
-            Ok(Ok(_)) => line(true, what, &format!("{addr} accepts connections")),
-            Ok(Err(e)) => line(false, what, &format!("{addr}: {e}")),
-            Err(_) => line(false, what, &format!("{addr}: no answer in 5 s")),
+        let answer = match res {
+            Ok(Ok(_)) => Ok(format!("{addr} accepts connections")),
+            Ok(Err(e)) => Err(format!("{addr}: {e}")),
+            Err(_) => Err(format!("{addr}: no answer in 5 s")),
+        };
+        match (answer, open) {
+            (Ok(d), true) => line(true, what, &d),
+            (Err(e), true) => line(false, what, &e),
+            (Ok(d), false) => line(
+                false,
+                what,
+                &format!("{d}, but this env keeps it closed ({PLAIN_MQTT_VAR} = false): check the security group"),
+            ),
+            (Err(_), false) => line(
+                true,
+                what,
+                &format!("closed, as this env wants ({PLAIN_MQTT_VAR} = false)"),
+            ),
         }
     }
 

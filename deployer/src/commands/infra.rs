@@ -162,11 +162,11 @@ pub fn output(ctx: &mut Ctx, name: &str, only: Option<&str>) -> anyhow::Result<i
     Ok(0)
 }
 
-pub fn up(ctx: &mut Ctx, name: &str) -> anyhow::Result<i32> {
+pub fn up(ctx: &mut Ctx, name: &str, mqtt: &crate::cli::MqttProbeArgs) -> anyhow::Result<i32> {
     init(ctx, name)?;
     apply(ctx, name)?;
     crate::commands::ship::deploy(ctx, name)?;
-    crate::commands::ship::verify(ctx, name)
+    crate::commands::ship::verify(ctx, name, mqtt)
 }
 
 pub fn down(ctx: &mut Ctx, name: &str, yes: bool) -> anyhow::Result<i32> {

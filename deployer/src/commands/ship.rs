@@ -199,10 +199,10 @@ pub fn check(ctx: &mut Ctx, name: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn verify(ctx: &mut Ctx, name: &str) -> anyhow::Result<i32> {
+pub fn verify(ctx: &mut Ctx, name: &str, mqtt: &crate::cli::MqttProbeArgs) -> anyhow::Result<i32> {
     let s = session::open(ctx, name)?;
     session::pin_host_key(ctx, &s)?;
-    let report = crate::verify::run(ctx, &s)?;
+    let report = crate::verify::run(ctx, &s, mqtt)?;
     report.print();
     Ok(if report.ok() { 0 } else { 1 })
 }

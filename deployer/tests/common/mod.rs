@@ -1,7 +1,9 @@
-//! Real tools the deployer's tests start: a local S3 server (moto) and a local sshd.
-//! A missing tool fails the test with what to install; nothing is skipped.
+//! Real tools the deployer's tests start: a local S3 server (moto), a local sshd, and the
+//! real ingest on the local TimescaleDB. A missing tool fails the test with what to install;
+//! nothing is skipped.
 #![allow(dead_code)]
 
+pub mod ingest;
 pub mod moto;
 pub mod sshd;
 
