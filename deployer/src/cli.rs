@@ -123,7 +123,7 @@ pub enum Command {
     /// Stop or start the env's managed database (dump + destroy, recreate + restore).
     #[command(subcommand)]
     Db(DbCommand),
-    /// Publish with a simulated fleet, reboot the instance, check nothing acked is lost.
+    /// Publish as the probe device (or locally a simulated fleet), reboot, check nothing acked is lost.
     RebootTest(RebootTestArgs),
     /// Manage the SOPS/age credentials.
     #[command(subcommand)]
@@ -233,21 +233,31 @@ pub struct DbArgs {
 pub struct RebootTestArgs {
     /// Environment, or `local` for this machine's ingest + TimescaleDB.
     pub env: String,
-    /// Simulated devices.
-    #[arg(long, default_value_t = 20)]
-    pub devices: u32,
-    /// Positions per device per second.
-    #[arg(long, default_value_t = 1.0)]
-    pub rate: f64,
+    /// Local target: simulated devices [default: 20]. A deployed env publishes as its one
+    /// registered probe device.
+    #[arg(long)]
+    pub devices: Option<u32>,
+    /// Positions per second: per simulated device locally [default: 1]; of the probe device
+    /// on a deployed env [default: 2, at most 20].
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Seconds of publishing before the reboot.
     #[arg(long, default_value_t = 20)]
     pub before: u64,
     /// Seconds of publishing after the service is back.
     #[arg(long, default_value_t = 20)]
     pub after: u64,
-    /// How to reboot: `reboot` (Nova soft reboot) or `stop-start`.
-    #[arg(long, default_value = "reboot", value_parser = ["reboot", "stop-start"])]
-    pub how: String,
+    /// How a deployed env is rebooted: `reboot` (Nova soft reboot), `stop-start`, or `manual`
+    /// (you reboot it yourself, e.g. from the OVH console; the test waits for the probe to
+    /// lose the broker) [default: reboot].
+    #[arg(long, value_parser = ["reboot", "stop-start", "manual"])]
+    pub how: Option<String>,
+    /// Deployed env: MQTT over `tls` (port 8883, certificate checked) or `plain` (1883, only
+    /// where the env opens it) [default: tls].
+    #[arg(long, value_parser = ["tls", "plain"])]
+    pub transport: Option<String>,
+    #[command(flatten)]
+    pub probe: MqttProbeArgs,
     /// Local target: MQTT address of the ingest (host:port).
     #[arg(long, env = "DEPLOYER_LOCAL_MQTT", default_value = "127.0.0.1:1883")]
     pub mqtt: String,

@@ -171,12 +171,14 @@ fn probe(
         )
     };
     Ok(mqtt_probe::Probe {
-        address,
-        transport,
-        device_id: PROBE_DEVICE.to_owned(),
-        password: password.to_owned(),
+        endpoint: mqtt_probe::Endpoint {
+            address,
+            transport,
+            device_id: PROBE_DEVICE.to_owned(),
+            password: password.to_owned(),
+            timeout: PROBE_TIMEOUT,
+        },
         points: PROBE_POINTS,
-        timeout: PROBE_TIMEOUT,
     })
 }
 
@@ -186,7 +188,8 @@ async fn mqtt_to_db(ctx: &Ctx, s: &Session, probe: mqtt_probe::Probe) -> Result<
         .await
         .map_err(|e| e.to_string())?;
     let want = delivery.times_ms.len();
-    let sql = found_sql(&probe.device_id, &delivery.times_ms);
+    let ep = &probe.endpoint;
+    let sql = found_sql(&ep.device_id, &delivery.times_ms);
     let mut got = 0;
     for n in 1..=DB_TRIES {
         let rows = crate::remote_sql::query(s, &ctx.redactor, &sql).map_err(|e| e.to_string())?;
@@ -194,15 +197,15 @@ async fn mqtt_to_db(ctx: &Ctx, s: &Session, probe: mqtt_probe::Probe) -> Result<
         if got >= want {
             return Ok(format!(
                 "{want} points acknowledged on {} as {} and found in the database",
-                probe.address, probe.device_id
+                ep.address, ep.device_id
             ));
         }
         if n < DB_TRIES {
             tokio::time::sleep(DB_INTERVAL).await;
         }
     }
-    let rejects = crate::remote_sql::query(s, &ctx.redactor, &rejects_sql(&probe.device_id))
-        .unwrap_or_default();
+    let rejects =
+        crate::remote_sql::query(s, &ctx.redactor, &rejects_sql(&ep.device_id)).unwrap_or_default();
     let secs = DB_TRIES * DB_INTERVAL.as_secs() as u32;
     if rejects.is_empty() {
         Err(format!(

@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ingest::{ensure_probe, ingest_cmd, pki, sql, Ingest, TestDb};
-use deployer::mqtt_probe::{publish, read_roots, Probe, ProbeError, Transport};
+use deployer::mqtt_probe::{publish, read_roots, Endpoint, Probe, ProbeError, Transport};
 
 const DOMAIN: &str = "mqtt.fixture.example.test";
 const SECRET: &str = "probe-secret-of-the-test-0123456789";
@@ -45,24 +45,25 @@ fn world() -> World {
 impl World {
     fn tls(&self, ca: Option<&std::path::Path>, server_name: &str) -> Probe {
         Probe {
-            address: format!("127.0.0.1:{}", self.ingest.mqtts),
-            transport: Transport::Tls {
-                server_name: server_name.into(),
-                extra_roots: ca.map(|p| read_roots(p).unwrap()).unwrap_or_default(),
+            endpoint: Endpoint {
+                address: format!("127.0.0.1:{}", self.ingest.mqtts),
+                transport: Transport::Tls {
+                    server_name: server_name.into(),
+                    extra_roots: ca.map(|p| read_roots(p).unwrap()).unwrap_or_default(),
+                },
+                device_id: "deployer-probe".into(),
+                password: SECRET.into(),
+                timeout: Duration::from_secs(15),
             },
-            device_id: "deployer-probe".into(),
-            password: SECRET.into(),
             points: 3,
-            timeout: Duration::from_secs(15),
         }
     }
 
     fn plain(&self) -> Probe {
-        Probe {
-            address: format!("127.0.0.1:{}", self.ingest.mqtt),
-            transport: Transport::Plain,
-            ..self.tls(None, DOMAIN)
-        }
+        let mut p = self.tls(None, DOMAIN);
+        p.endpoint.address = format!("127.0.0.1:{}", self.ingest.mqtt);
+        p.endpoint.transport = Transport::Plain;
+        p
     }
 
     /// Rows of the probe at exactly these times.
@@ -168,10 +169,8 @@ fn refused_logins_say_what_to_do() {
     let tls = w.tls(Some(w.ca.path()), DOMAIN);
 
     // The credentials hold another secret than the one deploy registered.
-    let wrong = Probe {
-        password: "another-secret-than-registered-0123".into(),
-        ..tls.clone()
-    };
+    let mut wrong = tls.clone();
+    wrong.endpoint.password = "another-secret-than-registered-0123".into();
     match err(&rt, &wrong) {
         ProbeError::Refused { code, reason, .. } => {
             assert_eq!(code, 4);
@@ -184,10 +183,8 @@ fn refused_logins_say_what_to_do() {
         other => panic!("expected a refusal, got {other}"),
     }
     // An id that was never registered: the same answer (the broker does not tell them apart).
-    let unknown = Probe {
-        device_id: "verify-1234-0".into(),
-        ..tls.clone()
-    };
+    let mut unknown = tls.clone();
+    unknown.endpoint.device_id = "verify-1234-0".into();
     assert!(matches!(
         err(&rt, &unknown),
         ProbeError::Refused { code: 4, .. }
@@ -227,30 +224,24 @@ fn wrong_ports_and_absent_brokers_are_named() {
     let w = world();
     let rt = rt();
     // TLS against the plain port.
-    let tls_on_plain = Probe {
-        address: format!("127.0.0.1:{}", w.ingest.mqtt),
-        ..w.tls(Some(w.ca.path()), DOMAIN)
-    };
+    let mut tls_on_plain = w.tls(Some(w.ca.path()), DOMAIN);
+    tls_on_plain.endpoint.address = format!("127.0.0.1:{}", w.ingest.mqtt);
     let e = err(&rt, &tls_on_plain).to_string();
     assert!(
         e.contains("TLS with") && e.contains("does this port speak TLS"),
         "{e}"
     );
     // Plain MQTT against the TLS port: no CONNACK ever comes.
-    let plain_on_tls = Probe {
-        address: format!("127.0.0.1:{}", w.ingest.mqtts),
-        ..w.plain()
-    };
+    let mut plain_on_tls = w.plain();
+    plain_on_tls.endpoint.address = format!("127.0.0.1:{}", w.ingest.mqtts);
     let e = err(&rt, &plain_on_tls).to_string();
     assert!(
         e.contains("the server answered with TLS: this port expects MQTT over TLS"),
         "{e}"
     );
     // Nothing listens.
-    let absent = Probe {
-        address: format!("127.0.0.1:{}", common::free_port()),
-        ..w.plain()
-    };
+    let mut absent = w.plain();
+    absent.endpoint.address = format!("127.0.0.1:{}", common::free_port());
     let e = err(&rt, &absent).to_string();
     assert!(
         e.contains("cannot connect to 127.0.0.1:") && e.contains("deployer status <env>"),
@@ -262,10 +253,8 @@ fn wrong_ports_and_absent_brokers_are_named() {
         ..w.plain()
     };
     assert!(matches!(err(&rt, &none), ProbeError::Config(_)));
-    let no_password = Probe {
-        password: String::new(),
-        ..w.plain()
-    };
+    let mut no_password = w.plain();
+    no_password.endpoint.password = String::new();
     let e = err(&rt, &no_password).to_string();
     assert!(e.contains("TEST_DEVICE_PASSWORD"), "{e}");
 }

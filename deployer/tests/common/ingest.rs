@@ -1,7 +1,8 @@
 //! The real ingest for the deployer's tests: its binary built from this workspace, a fresh
 //! database on the local TimescaleDB (`scripts/local-db`, or `DATABASE_URL`), `ingest
 //! migrate` as compose's ingest-migrate runs it, `ingest run` on free 127.0.0.1 ports with a
-//! TLS certificate made by rcgen for a given host name.
+//! TLS certificate made by rcgen for a given host name, killed (SIGKILL) and started again on
+//! the same ports and WAL where a test needs a crash.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -177,7 +178,9 @@ pub fn ensure_probe(bin: &Path, db_url: &str, id: &str, secret: &str) {
 
 /// A running `ingest run`: plain MQTT, MQTT over TLS and HTTP on free ports; killed on drop.
 pub struct Ingest {
-    child: Child,
+    child: Option<Child>,
+    bin: PathBuf,
+    db_url: String,
     pub mqtt: u16,
     pub mqtts: u16,
     pub http: u16,
@@ -188,45 +191,69 @@ impl Ingest {
     /// Starts it with `cert_pem` / `key_pem` for TLS and waits for /readyz.
     pub fn start(bin: &Path, db_url: &str, cert_pem: &str, key_pem: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, cert_pem).unwrap();
-        std::fs::write(&key, key_pem).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert_pem).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key_pem).unwrap();
         let (mqtt, mqtts, http) = (super::free_port(), super::free_port(), super::free_port());
-        let log = std::fs::File::create(dir.path().join("ingest.log")).unwrap();
-        let child = Command::new(bin)
-            .arg("run")
-            .env_clear()
-            .env("INGEST_DATABASE_URL", db_url)
-            .env("INGEST_MQTT_LISTEN", format!("127.0.0.1:{mqtt}"))
-            .env("INGEST_MQTTS_LISTEN", format!("127.0.0.1:{mqtts}"))
-            .env("INGEST_TLS_CERT", &cert)
-            .env("INGEST_TLS_KEY", &key)
-            .env("INGEST_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-            .env("INGEST_WAL_DIR", dir.path().join("wal"))
-            .env("INGEST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
         let mut ingest = Self {
-            child,
+            child: None,
+            bin: bin.to_owned(),
+            db_url: db_url.to_owned(),
             mqtt,
             mqtts,
             http,
             dir,
         };
-        ingest.wait_ready();
+        ingest.spawn();
         ingest
     }
 
-    fn log(&self) -> String {
+    /// `ingest run` on this value's ports, certificate and WAL; waits for /readyz.
+    pub fn spawn(&mut self) {
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("ingest.log"))
+            .unwrap();
+        let child = Command::new(&self.bin)
+            .arg("run")
+            .env_clear()
+            .env("INGEST_DATABASE_URL", &self.db_url)
+            .env("INGEST_MQTT_LISTEN", format!("127.0.0.1:{}", self.mqtt))
+            .env("INGEST_MQTTS_LISTEN", format!("127.0.0.1:{}", self.mqtts))
+            .env("INGEST_TLS_CERT", d.join("cert.pem"))
+            .env("INGEST_TLS_KEY", d.join("key.pem"))
+            .env("INGEST_HTTP_LISTEN", format!("127.0.0.1:{}", self.http))
+            .env("INGEST_WAL_DIR", d.join("wal"))
+            .env("INGEST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// SIGKILL, as a power cut would: no clean shutdown. The WAL stays for the next spawn.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ingest.log")).unwrap_or_default()
     }
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
                 panic!("the ingest exited ({status}):\n{}", self.log());
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http)) {
@@ -246,7 +273,6 @@ impl Ingest {
 
 impl Drop for Ingest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

@@ -1,10 +1,7 @@
-//! reboot-test: a simulated fleet publishes at a steady rate and records every PUBACK; the
-//! target is rebooted while the fleet keeps trying (buffer and resend, like real trackers);
-//! at the end every acknowledged point must be in the database. Exit code 0 only then.
-//!
-//! Targets: a deployed env (Nova soft reboot or stop + start, rows read over SSH), or
-//! `local`: this machine's ingest (started by the test from its binary) and the local
-//! TimescaleDB (`scripts/local-db`), the "reboot" being a restart of both.
+//! reboot-test on this machine: the ingest started from its binary (anonymous plain MQTT, as
+//! a development broker), the local TimescaleDB (`scripts/local-db`), a simulated fleet of
+//! `--devices` publishing, and the "reboot": the ingest stopped (SIGTERM) and the database
+//! stopped, then both started again, the ingest's WAL kept as a disk is.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -12,42 +9,38 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use super::{phase, rate, settle, DRAIN};
 use crate::app::{Ctx, UsageError};
 use crate::cli::RebootTestArgs;
-use crate::commands::session::{self, Session};
-use crate::env::LOCAL_TARGET;
-use crate::openstack::Action;
 use crate::process::Cmd;
 use crate::progress::Step;
-use crate::reboot_test::{compare, parse_rows, rows_sql};
+use crate::reboot_test::rows_sql;
 
-/// How long the fleet may take, after publishing stops, to get its last PUBACKs.
-const DRAIN: Duration = Duration::from_secs(60);
-/// How long the database may take to hold every acknowledged point (WAL drain).
-const SETTLE: Duration = Duration::from_secs(120);
+/// Highest `--rate` per simulated device.
+const MAX_DEVICE_RATE: f64 = 1000.0;
 
 pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
-    if a.rate <= 0.0 || a.devices == 0 {
-        return Err(UsageError("--devices and --rate must be positive".into()).into());
+    if a.how.is_some() || a.transport.is_some() {
+        return Err(UsageError(
+            "--how and --transport apply to a deployed env: `local` restarts this machine's ingest and database over plain MQTT".into(),
+        )
+        .into());
     }
-    let mut target = if a.env == LOCAL_TARGET {
-        Target::Local(LocalTarget::prepare(ctx, a)?)
-    } else {
-        Target::Env(Box::new(session::open(ctx, &a.env)?))
-    };
-    target.ready(ctx)?;
+    let devices = a.devices.unwrap_or(20);
+    if devices == 0 {
+        return Err(UsageError("--devices must be positive".into()).into());
+    }
+    let rate = rate(a.rate, 1.0, MAX_DEVICE_RATE)?;
+    let mut target = LocalTarget::prepare(ctx, a)?;
+    target.ready()?;
 
     let prefix = format!("reboot-{}-{}-", std::process::id(), unix_secs() % 100_000);
-    let (host, port) = target.mqtt();
-    let mut cfg = fleet::FleetConfig::new(host.clone(), port);
+    let mut cfg = fleet::FleetConfig::new(target.mqtt_host.clone(), target.mqtt_port);
     cfg.prefix = prefix.clone();
-    cfg.devices = a.devices as usize;
-    cfg.rate_per_device = a.rate;
+    cfg.devices = devices as usize;
+    cfg.rate_per_device = rate;
     cfg.ramp_up = Duration::from_secs(2);
     cfg.reconnect_max = Duration::from_secs(3);
-    if let Some(p) = target.device_password() {
-        cfg.credentials = fleet::Credentials::SharedPassword(p);
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -57,37 +50,33 @@ pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
         fleet::Fleet::start(cfg).context("cannot start the simulated fleet")?
     };
     let stats = fleet.stats();
-    let publish = |secs: u64, what: &str| {
-        let step = Step::start(format!("{what}: publish for {secs} s"));
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            let s = stats.snapshot();
-            step.progress(&format!(
-                "{} connected, {} generated, {} acked, {} resent",
-                s.connected, s.generated, s.acked_points, s.resent_points
-            ));
-            std::thread::sleep(Duration::from_millis(500));
-        }
+    let line = || {
         let s = stats.snapshot();
-        step.done_with(&format!("{} acked so far", s.acked_points));
+        format!(
+            "{} connected, {} generated, {} acked, {} resent",
+            s.connected, s.generated, s.acked_points, s.resent_points
+        )
     };
 
-    publish(a.before, "before the reboot");
-    if stats.acked_points() == 0 {
+    phase(a.before, "before the reboot", &line);
+    let acked_before = stats.acked_points() as usize;
+    if acked_before == 0 {
         let last = stats.last_error().unwrap_or_default();
         let _ = rt.block_on(fleet.stop(Duration::from_secs(1)));
         anyhow::bail!(
-            "no point was acknowledged before the reboot ({host}:{port}): {last}. Next: `deployer status <env>`"
+            "no point was acknowledged before the reboot ({}:{}): {last}. Next: is the ingest listening there?",
+            target.mqtt_host,
+            target.mqtt_port
         );
     }
     let outage = Instant::now();
-    target.reboot(&a.how)?;
-    target.ready(ctx)?;
+    target.restart()?;
+    target.ready()?;
     println!(
         "service back after {}",
         crate::progress::format_elapsed(outage.elapsed())
     );
-    publish(a.after, "after the reboot");
+    phase(a.after, "after the reboot", &line);
 
     let step = Step::start("stop the fleet and collect the last PUBACKs");
     let report = rt.block_on(fleet.stop(DRAIN));
@@ -97,25 +86,11 @@ pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
         report.unacked.len(),
         report.reconnects
     ));
-
-    let step = Step::start("compare the acknowledged points with the database");
-    let started = Instant::now();
-    let verdict = loop {
-        let rows = target.rows(ctx, &rt, &rows_sql(&prefix))?;
-        let db = parse_rows(&rows).map_err(anyhow::Error::msg)?;
-        let v = compare(&report.acked, &db);
-        step.progress(&format!(
-            "{} of {} in the database",
-            v.acked - v.missing.len(),
-            v.acked
-        ));
-        if v.missing.is_empty() || started.elapsed() > SETTLE {
-            break v;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    };
-    step.done();
-    target.finish();
+    let sql = rows_sql(&prefix);
+    let verdict = settle(&report.acked, acked_before, &mut || {
+        rt.block_on(target.rows(&sql))
+    })?;
+    target.stop_ingest();
     println!("{}", verdict.summary());
     Ok(if verdict.passed() { 0 } else { 1 })
 }
@@ -125,88 +100,6 @@ fn unix_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-enum Target {
-    Env(Box<Session>),
-    Local(LocalTarget),
-}
-
-impl Target {
-    fn mqtt(&self) -> (String, u16) {
-        match self {
-            Target::Env(s) => (s.outputs.mqtt_domain.clone(), 1883),
-            Target::Local(l) => (l.mqtt_host.clone(), l.mqtt_port),
-        }
-    }
-
-    fn device_password(&self) -> Option<String> {
-        match self {
-            Target::Env(s) => s.creds.get("TEST_DEVICE_PASSWORD").map(str::to_owned),
-            Target::Local(_) => None,
-        }
-    }
-
-    fn ready(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
-        match self {
-            Target::Env(s) => {
-                session::wait_ready(ctx, s)?;
-                let step = Step::start("wait for the ingest to be ready");
-                for n in 1..=60 {
-                    step.progress(&format!("try {n}/60"));
-                    if crate::verify::readyz_over_ssh(ctx, s).is_ok() {
-                        step.done();
-                        return Ok(());
-                    }
-                    std::thread::sleep(Duration::from_secs(5));
-                }
-                anyhow::bail!("the ingest did not become ready within 5 minutes. Next: `deployer logs <env> ingest`")
-            }
-            Target::Local(l) => l.ready(),
-        }
-    }
-
-    fn reboot(&mut self, how: &str) -> anyhow::Result<()> {
-        match self {
-            Target::Env(s) => {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let actions: &[Action] = if how == "stop-start" {
-                    &[Action::Stop, Action::Start]
-                } else {
-                    &[Action::SoftReboot]
-                };
-                for action in actions {
-                    let step = Step::start(format!("{action:?} the instance"));
-                    let status = rt.block_on(crate::commands::instance::power(
-                        &s.creds, &s.outputs, *action, &step,
-                    ))?;
-                    step.done_with(&status);
-                }
-                Ok(())
-            }
-            Target::Local(l) => l.restart(),
-        }
-    }
-
-    fn rows(
-        &self,
-        ctx: &Ctx,
-        rt: &tokio::runtime::Runtime,
-        sql: &str,
-    ) -> anyhow::Result<Vec<String>> {
-        match self {
-            Target::Env(s) => Ok(crate::remote_sql::query(s, &ctx.redactor, sql)?),
-            Target::Local(l) => rt.block_on(l.rows(sql)),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Target::Local(l) = self {
-            l.stop_ingest();
-        }
-    }
 }
 
 /// This machine's ingest and TimescaleDB.
@@ -409,7 +302,14 @@ impl LocalTarget {
         let _ = handle.await;
         Ok(rows
             .iter()
-            .map(|r| format!("{},{}", r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .map(|r| {
+                format!(
+                    "{},{},{}",
+                    r.get::<_, String>(0),
+                    r.get::<_, i64>(1),
+                    r.get::<_, i64>(2)
+                )
+            })
             .collect())
     }
 }
