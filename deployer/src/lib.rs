@@ -11,8 +11,9 @@
 //!   uploads, remote commands; [`bundle`] renders the compose bundle for an env.
 //! - [`openstack`] drives the instance's power state (Nova); [`verify`] checks a deployed env
 //!   from outside, publishing with [`mqtt_probe`] on the MQTT ports [`exposure`] says are
-//!   open; [`db_lifecycle`] stops/starts preprod's database; [`reboot_test`] is the
-//!   no-data-loss test across a reboot.
+//!   open; `db stop|start` pauses preprod's database; `reboot-test` publishes
+//!   continuously with [`mqtt_probe`]'s stream through a reboot, and [`reboot_test`] judges
+//!   that no acknowledged point was lost.
 //! - [`process`], [`progress`] and [`redact`] are the plumbing: run a tool, show the step
 //!   and its elapsed time, keep secrets out of every line printed.
 

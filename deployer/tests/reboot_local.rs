@@ -139,3 +139,26 @@ fn reboot_test_local_fails_clearly_when_the_broker_is_absent() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("ingest"), "{stderr}");
 }
+
+#[test]
+fn reboot_test_local_refuses_broken_inputs() {
+    for (args, says) in [
+        (&["--rate=0"][..], "--rate 0"),
+        (&["--rate=-2"][..], "above 0"),
+        (&["--rate=NaN"][..], "--rate NaN"),
+        (&["--devices", "0"][..], "--devices must be positive"),
+        (&["--how", "manual"][..], "apply to a deployed env"),
+        (&["--transport", "tls"][..], "apply to a deployed env"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args(["reboot-test", "local"])
+            .args(args)
+            .args(["--ingest-bin", "/nonexistent/ingest"])
+            .env("DEPLOYER_REPO", repo())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

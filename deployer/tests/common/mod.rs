@@ -1,8 +1,9 @@
-//! Real tools the deployer's tests start: a local S3 server (moto), a local sshd, and the
-//! real ingest on the local TimescaleDB. A missing tool fails the test with what to install;
-//! nothing is skipped.
+//! Real tools the deployer's tests start: a local S3 server (moto), a local sshd, the real
+//! ingest on the local TimescaleDB, and all of them together as a deployed env (`deployed`).
+//! A missing tool fails the test with what to install; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod deployed;
 pub mod ingest;
 pub mod moto;
 pub mod sshd;
