@@ -157,6 +157,14 @@ pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
         Ok(crate::remote_sql::query(&s, &ctx.redactor, &sql)?)
     })?;
     println!("{}", verdict.summary());
+    // A reboot drops every connection: if the probe's never dropped, nothing was tested.
+    let interrupted = record.stats.lost > before.lost;
+    if !interrupted {
+        println!(
+            "FAIL: the probe's connection never dropped, so the instance did not go down as far as MQTT is concerned. Next: `deployer state {}`, and run the test again",
+            a.env
+        );
+    }
     if !verdict.missing.is_empty() {
         let rejects = crate::remote_sql::query(
             &s,
@@ -171,7 +179,11 @@ pub fn run(ctx: &mut Ctx, a: &RebootTestArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(if verdict.passed() { 0 } else { 1 })
+    Ok(if verdict.passed() && interrupted {
+        0
+    } else {
+        1
+    })
 }
 
 /// SSH and cloud-init up, then the ingest's /readyz over SSH.
