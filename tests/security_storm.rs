@@ -34,9 +34,12 @@ enum Attempt {
     Other,
 }
 
-async fn attempt_v4(port: u16, id: &str, secret: &str) -> (Attempt, Option<v4::EventLoop>) {
+type V4Session = (v4::AsyncClient, v4::EventLoop);
+type V5Session = (v5::AsyncClient, v5::EventLoop);
+
+async fn attempt_v4(port: u16, id: &str, secret: &str) -> (Attempt, Option<V4Session>) {
     match v4::connect(v4::opts(&format!("c-{id}"), port, id, secret)).await {
-        Ok((_client, events)) => (Attempt::Accepted, Some(events)),
+        Ok(session) => (Attempt::Accepted, Some(session)),
         Err(v4::ConnectionError::ConnectionRefused(v4::ConnectReturnCode::NotAuthorized)) => {
             (Attempt::NotAuthorized, None)
         }
@@ -47,9 +50,9 @@ async fn attempt_v4(port: u16, id: &str, secret: &str) -> (Attempt, Option<v4::E
     }
 }
 
-async fn attempt_v5(port: u16, id: &str, secret: &str) -> (Attempt, Option<v5::EventLoop>) {
+async fn attempt_v5(port: u16, id: &str, secret: &str) -> (Attempt, Option<V5Session>) {
     match v5::connect(v5::opts(&format!("c-{id}"), port, id, secret)).await {
-        Ok((_client, events)) => (Attempt::Accepted, Some(events)),
+        Ok(session) => (Attempt::Accepted, Some(session)),
         Err(v5::ConnectionError::ConnectionRefused(v5::ConnectReturnCode::NotAuthorized)) => {
             (Attempt::NotAuthorized, None)
         }
@@ -60,18 +63,25 @@ async fn attempt_v5(port: u16, id: &str, secret: &str) -> (Attempt, Option<v5::E
     }
 }
 
-/// A device that keeps its session open once in: its event loop polled in the background.
+/// A device that keeps its session open once in: its client held and its event loop polled
+/// in the background.
 enum Session {
-    V4(v4::EventLoop),
-    V5(v5::EventLoop),
+    V4(Box<V4Session>),
+    V5(Box<V5Session>),
 }
 
 impl Session {
     fn keep(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             match self {
-                Session::V4(mut e) => while e.poll().await.is_ok() {},
-                Session::V5(mut e) => while e.poll().await.is_ok() {},
+                Session::V4(s) => {
+                    let (_client, mut events) = *s;
+                    while events.poll().await.is_ok() {}
+                }
+                Session::V5(s) => {
+                    let (_client, mut events) = *s;
+                    while events.poll().await.is_ok() {}
+                }
             }
         })
     }
@@ -79,12 +89,12 @@ impl Session {
 
 /// One login attempt; even-numbered devices speak MQTT 3.1.1, odd ones MQTT 5.
 async fn attempt(port: u16, i: usize, id: &str, secret: &str) -> (Attempt, Option<Session>) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let (a, s) = attempt_v4(port, id, secret).await;
-        (a, s.map(Session::V4))
+        (a, s.map(|e| Session::V4(Box::new(e))))
     } else {
         let (a, s) = attempt_v5(port, id, secret).await;
-        (a, s.map(Session::V5))
+        (a, s.map(|e| Session::V5(Box::new(e))))
     }
 }
 

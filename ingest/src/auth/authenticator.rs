@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::cache::AuthCache;
 use super::error::AuthError;
-use super::gate::VerifyGate;
+use super::gate::{Busy, Slot, VerifyGate};
 use super::kind::Kind;
 use super::registry::{is_valid_account_id, Registry};
 use super::secret;
@@ -170,11 +170,17 @@ impl Authenticator {
                 return Outcome::Allowed(hit.kind);
             }
         }
-        if cached.is_none() && self.gate.would_wait_longer_than(wait) {
-            // A verification will be needed (or the account is unknown) and the slots are
-            // taken for longer than this login may wait: refuse now, without a query.
-            return Outcome::Busy;
-        }
+        // Without a cached verification, argon2 will be needed (unless the account is unknown
+        // or disabled): take a place in the queue for a slot now, so that logins arriving
+        // together count each other, and refuse at once, without a query, when the slots are
+        // taken for longer than this login may wait.
+        let reservation = match cached {
+            None => match self.gate.reserve(wait) {
+                Ok(r) => Some(r),
+                Err(Busy) => return Outcome::Busy,
+            },
+            Some(_) => None,
+        };
         let stored = match self.registry.credentials(id).await {
             Ok(s) => s,
             Err(e) => {
@@ -210,14 +216,20 @@ impl Authenticator {
             self.cache.remove(id, &fp);
         }
         let wait = wait.saturating_sub(started.elapsed());
-        match self.verify(secret, &stored.secret_hash, wait).await {
+        let slot = match reservation {
+            Some(r) => r.acquire(wait).await,
+            None => self.gate.acquire(wait).await,
+        };
+        let Ok(slot) = slot else {
+            return Outcome::Busy;
+        };
+        match self.verify(slot, secret, &stored.secret_hash).await {
             Ok(Verified::Yes) => {
                 self.cache.put(id, &fp, stored.kind, &stored.secret_hash);
                 self.remember(id, stored.kind, &stored.secret_hash);
                 Outcome::Allowed(stored.kind)
             }
             Ok(Verified::No) => Outcome::BadCredentials,
-            Ok(Verified::Busy) => Outcome::Busy,
             Err(e) => {
                 warn!(device = id, error = %e, "cannot verify the secret");
                 Outcome::BadCredentials
@@ -225,10 +237,8 @@ impl Authenticator {
         }
     }
 
-    async fn verify(&self, secret: &str, phc: &str, wait: Duration) -> Result<Verified, AuthError> {
-        let Ok(slot) = self.gate.acquire(wait).await else {
-            return Ok(Verified::Busy);
-        };
+    /// One argon2 verification under `slot`, on the blocking pool.
+    async fn verify(&self, slot: Slot<'_>, secret: &str, phc: &str) -> Result<Verified, AuthError> {
         let secret = secret.to_owned();
         let phc = phc.to_owned();
         let (matched, took) = tokio::task::spawn_blocking(move || {
@@ -250,6 +260,4 @@ impl Authenticator {
 enum Verified {
     Yes,
     No,
-    /// No slot within the bound: not verified at all.
-    Busy,
 }

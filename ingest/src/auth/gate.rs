@@ -4,7 +4,9 @@
 //! the handshake deadline gives up: during a cold reconnect storm the devices that cannot be
 //! served in time are told quickly, back off and retry, while the others get in.
 //!
-//! The expected wait is (logins queued ahead + 1) × the recent verification time ÷ the slots.
+//! The expected wait is (logins queued ahead − free slots + 1) × the recent verification time
+//! ÷ the slots. A login takes its place in the queue before its registry query, so that a
+//! burst of logins arriving together counts itself.
 //! The verification time is a moving average of what the verifications here took (wall time,
 //! so it includes the contention of a loaded machine), seeded at construction by timing one
 //! hash so that the very first storm after a restart is already predicted.
@@ -27,7 +29,7 @@ pub struct Busy;
 pub struct VerifyGate {
     slots: Semaphore,
     parallel: usize,
-    /// Logins waiting for a slot now.
+    /// Logins that reserved a place and do not hold a slot yet.
     queued: AtomicUsize,
     /// Moving average of one verification's wall time, in nanoseconds (0 = not known yet).
     avg_nanos: Arc<AtomicU64>,
@@ -98,40 +100,37 @@ impl VerifyGate {
 
     /// How long a login arriving now would wait for a slot: zero when one is free, `None`
     /// while the verification time is not known.
-    pub fn expected_wait(&self) -> Option<Duration> {
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued == 0 && self.slots.available_permits() > 0 {
+    #[cfg(test)]
+    fn expected_wait(&self) -> Option<Duration> {
+        self.wait_behind(self.queued.load(Ordering::Relaxed))
+    }
+
+    /// The expected wait of a login with `ahead` logins queued (or reserved) before it.
+    fn wait_behind(&self, ahead: usize) -> Option<Duration> {
+        let free = self.slots.available_permits();
+        if ahead < free {
             return Some(Duration::ZERO);
         }
         let per = self.verify_time()?;
-        Some(per.mul_f64((queued + 1) as f64 / self.parallel as f64))
+        Some(per.mul_f64((ahead - free + 1) as f64 / self.parallel as f64))
     }
 
-    /// True when a login arriving now is expected to wait longer than `bound` (used to refuse
-    /// before any database work).
-    pub fn would_wait_longer_than(&self, bound: Duration) -> bool {
-        self.expected_wait().is_some_and(|w| w > bound)
-    }
-
-    /// Waits for a slot for at most `bound`. Refuses at once when the expected wait is longer.
-    pub async fn acquire(&self, bound: Duration) -> Result<Slot<'_>, Busy> {
-        if let Ok(permit) = self.slots.try_acquire() {
-            return Ok(self.slot(permit));
-        }
-        // Take a place in the queue first, so that logins arriving together see each other.
+    /// Takes a place in the queue for a slot, or refuses at once when the expected wait is
+    /// longer than `bound`. Taken before the registry query, so that logins arriving together
+    /// count each other; dropping the reservation (no verification needed after all) gives
+    /// the place back.
+    pub fn reserve(&self, bound: Duration) -> Result<Reservation<'_>, Busy> {
         let ahead = self.queued.fetch_add(1, Ordering::Relaxed);
-        let _place = Place(self);
-        if let Some(per) = self.verify_time() {
-            if per.mul_f64((ahead + 1) as f64 / self.parallel as f64) > bound {
-                return Err(Busy);
-            }
+        let place = Reservation { gate: self };
+        match self.wait_behind(ahead) {
+            Some(w) if w > bound => Err(Busy),
+            _ => Ok(place),
         }
-        match tokio::time::timeout(bound, self.slots.acquire()).await {
-            Ok(Ok(permit)) => Ok(self.slot(permit)),
-            // Timed out (the prediction was optimistic), or the semaphore was closed (never
-            // done here): either way there is no slot in time.
-            Ok(Err(_)) | Err(_) => Err(Busy),
-        }
+    }
+
+    /// Waits for a slot for at most `bound`; refuses at once when the expected wait is longer.
+    pub async fn acquire(&self, bound: Duration) -> Result<Slot<'_>, Busy> {
+        self.reserve(bound)?.acquire(bound).await
     }
 
     fn slot<'a>(&'a self, permit: SemaphorePermit<'a>) -> Slot<'a> {
@@ -157,12 +156,32 @@ impl VerifyGate {
     }
 }
 
-/// A place in the queue of logins waiting for a slot, left on drop.
-struct Place<'a>(&'a VerifyGate);
+/// A place in the queue for a verification slot (see `VerifyGate::reserve`), left on drop.
+pub struct Reservation<'a> {
+    gate: &'a VerifyGate,
+}
 
-impl Drop for Place<'_> {
+impl<'a> Reservation<'a> {
+    /// Waits for the slot at most `bound` (the prediction was made at reservation time).
+    pub async fn acquire(self, bound: Duration) -> Result<Slot<'a>, Busy> {
+        let gate = self.gate;
+        let permit = match gate.slots.try_acquire() {
+            Ok(p) => p,
+            Err(_) => match tokio::time::timeout(bound, gate.slots.acquire()).await {
+                Ok(Ok(p)) => p,
+                // Timed out (the prediction was optimistic), or the semaphore was closed
+                // (never done here): either way there is no slot in time.
+                Ok(Err(_)) | Err(_) => return Err(Busy),
+            },
+        };
+        drop(self);
+        Ok(gate.slot(permit))
+    }
+}
+
+impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::Relaxed);
+        self.gate.queued.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -195,8 +214,9 @@ mod tests {
         assert_eq!(g.verify_time(), Some(Duration::from_millis(100)));
         // One slot, busy, nobody queued: the next waits about one verification.
         assert_eq!(g.expected_wait(), Some(Duration::from_millis(100)));
-        assert!(!g.would_wait_longer_than(Duration::from_millis(150)));
-        assert!(g.would_wait_longer_than(Duration::from_millis(50)));
+        assert!(g.reserve(Duration::from_millis(150)).is_ok());
+        assert_eq!(g.reserve(Duration::from_millis(50)).err(), Some(Busy));
+        assert_eq!(g.queued.load(Ordering::Relaxed), 0, "places given back");
         // Refused without waiting for the bound: with a verification time of 100 s, a bound
         // of 60 s is hopeless, and the answer comes long before those 60 s.
         let hopeless = VerifyGate::unseeded(1);
@@ -236,6 +256,30 @@ mod tests {
         assert_eq!(g.acquire(Duration::from_millis(30)).await.err(), Some(Busy));
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(g.queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn reservations_count_as_queued_until_they_hold_a_slot_or_are_dropped() {
+        let g = VerifyGate::unseeded(2);
+        g.record(Duration::from_millis(100));
+        // Two free slots: two reservations expect no wait, the third half a verification
+        // (two slots), the fourth a whole one.
+        let r1 = g.reserve(Duration::ZERO).unwrap();
+        let r2 = g.reserve(Duration::ZERO).unwrap();
+        assert_eq!(g.expected_wait(), Some(Duration::from_millis(50)));
+        assert_eq!(g.reserve(Duration::from_millis(49)).err(), Some(Busy));
+        let r3 = g.reserve(Duration::from_millis(50)).unwrap();
+        assert_eq!(g.expected_wait(), Some(Duration::from_millis(100)));
+        // A login that needed no verification after all gives its place back.
+        drop(r3);
+        assert_eq!(g.expected_wait(), Some(Duration::from_millis(50)));
+        // Holding slots: no longer queued, but the slots are taken.
+        let s1 = r1.acquire(Duration::ZERO).await.unwrap();
+        let _s2 = r2.acquire(Duration::ZERO).await.unwrap();
+        assert_eq!(g.queued.load(Ordering::Relaxed), 0);
+        assert_eq!(g.expected_wait(), Some(Duration::from_millis(50)));
+        drop(s1);
+        assert_eq!(g.expected_wait(), Some(Duration::ZERO));
     }
 
     #[test]
