@@ -166,7 +166,8 @@ fn lock(stats: &Mutex<PublisherStats>) -> std::sync::MutexGuard<'_, PublisherSta
 
 impl Publisher {
     /// Checks the settings, logs in (an error here is returned at once: wrong secret,
-    /// certificate, address) and starts publishing in a task of the current runtime.
+    /// certificate, address) and starts publishing in a task of the current runtime (a
+    /// multi-thread runtime keeps it going while the caller does other things).
     pub async fn start(cfg: StreamConfig) -> Result<Publisher, ProbeError> {
         cfg.check()?;
         let client_id = format!("{}-reboot-{}", cfg.endpoint.device_id, std::process::id());
