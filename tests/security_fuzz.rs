@@ -247,3 +247,47 @@ fn write_binary_seeds() {
         .unwrap();
     }
 }
+
+/// Found by the `envelope` fuzz target (ingest/fuzz/regressions/envelope/): a number among a
+/// device's extra fields, `8.44444e50`, came out of the JSON parser one unit in the last place
+/// off, and again after each trip through the WAL record's JSON text, so the stored value
+/// drifted from what the device sent. Every float must now parse to the nearest double and
+/// survive the WAL record unchanged.
+#[test]
+fn attribute_numbers_reach_the_wal_record_exactly() {
+    use chrono::{TimeZone, Utc};
+    use ingest::position::{self, Decoded, ValidationConfig};
+    let received = Utc
+        .timestamp_millis_opt(1_700_000_000_000)
+        .single()
+        .unwrap();
+    let payload = br#"{"time": 1699999990000, "lat": 1, "lon": 1, "x": 8.44444e50, "y": 0.1, "z": 1.7976931348623157e308}"#;
+    let Decoded::Accepted { positions, rejects } = position::decode(
+        "devices/dev-1/positions",
+        payload,
+        None,
+        received,
+        &ValidationConfig::default(),
+    ) else {
+        panic!("the message was ignored");
+    };
+    assert!(rejects.is_empty(), "{rejects:?}");
+    let attrs = positions[0].attributes.as_ref().unwrap();
+    let expected = [("x", 8.44444e50_f64), ("y", 0.1), ("z", f64::MAX)];
+    for (key, value) in expected {
+        assert_eq!(attrs[key].as_f64(), Some(value), "{key} as decoded");
+    }
+    let mut bytes = position::encode_record(&positions, &rejects);
+    for trip in 1..=3 {
+        let (again, _) = position::decode_record(&bytes).unwrap();
+        let attrs = again[0].attributes.as_ref().unwrap();
+        for (key, value) in expected {
+            assert_eq!(
+                attrs[key].as_f64(),
+                Some(value),
+                "{key} after WAL trip {trip}"
+            );
+        }
+        bytes = position::encode_record(&again, &[]);
+    }
+}
