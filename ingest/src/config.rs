@@ -231,6 +231,14 @@ pub struct RunArgs {
     /// account is still enabled; also how soon connected sessions of a disabled account close.
     #[arg(long, env = "INGEST_AUTH_CACHE_TTL", default_value = "5s", value_parser = parse_positive_duration)]
     pub auth_cache_ttl: Duration,
+    /// Longest a login waits for an argon2 verification slot before it is refused as busy
+    /// (the device retries). Default: half the handshake timeout.
+    #[arg(long, env = "INGEST_AUTH_VERIFY_WAIT", value_parser = parse_positive_duration)]
+    pub auth_verify_wait: Option<Duration>,
+    /// argon2 verifications at once (each takes ~19 MiB and a core). Default: one per core,
+    /// at most 8.
+    #[arg(long, env = "INGEST_AUTH_VERIFY_SLOTS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub auth_verify_slots: Option<u16>,
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
@@ -373,6 +381,27 @@ mod tests {
         );
         assert_eq!(args.wss_listen, Listen::Off);
         assert_eq!(args.auth_cache_ttl, Duration::from_secs(5));
+        assert_eq!(args.auth_verify_wait, None);
+        assert_eq!(args.auth_verify_slots, None);
+        let cli = Cli::try_parse_from(
+            base.iter()
+                .chain(["--auth-verify-wait", "2s", "--auth-verify-slots", "3"].iter()),
+        )
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.auth_verify_wait, Some(Duration::from_secs(2)));
+        assert_eq!(args.auth_verify_slots, Some(3));
+        for bad in [
+            ["--auth-verify-slots", "0"],
+            ["--auth-verify-slots", "many"],
+            ["--auth-verify-wait", "0s"],
+            ["--auth-verify-wait", "soon"],
+        ] {
+            let err = Cli::try_parse_from(base.iter().chain(bad.iter())).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
+        }
         let err = Cli::try_parse_from(base.iter().chain(["--handshake-timeout", "0s"].iter()))
             .unwrap_err();
         assert!(err.to_string().contains("greater than zero"), "{err}");

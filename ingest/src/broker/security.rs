@@ -70,6 +70,11 @@ impl SecurityOptions {
             registry: Some(Arc::new(Registry::new(pool))),
             auth: AuthOptions {
                 cache_ttl: args.auth_cache_ttl,
+                verify_wait: args.auth_verify_wait,
+                max_parallel_verifications: args
+                    .auth_verify_slots
+                    .map(usize::from)
+                    .unwrap_or_else(crate::auth::default_parallel_verifications),
                 ..AuthOptions::default()
             },
             limits: LimitOptions {
