@@ -12,7 +12,6 @@ use super::error::AuthError;
 use super::kind::Kind;
 use super::secret;
 use crate::metrics as m;
-use crate::position::{is_valid_device_id, is_valid_owntracks_id};
 
 /// One account as `ingest device list` shows it (never with its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +32,8 @@ pub struct StoredCredentials {
     pub secret_hash: String,
 }
 
-/// True when `id` may name an account: a device id, or an OwnTracks `user/device` id.
-pub fn is_valid_account_id(id: &str) -> bool {
-    is_valid_device_id(id) || is_valid_owntracks_id(id)
-}
+/// True when `id` may name an account (one definition, shared with the ACL's topic rules).
+pub use crate::topic_rules::is_valid_account_id;
 
 /// Access to the `devices` table.
 pub struct Registry {
