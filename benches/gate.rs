@@ -13,44 +13,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use accoreboot_edge::harness::mqtt_wire::{self, packet, string};
 use accoreboot_edge::harness::{env_or, Ingest, IngestOptions, TestDb};
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn varint(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-fn string(s: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-fn packet(first: u8, body: &[u8]) -> Vec<u8> {
-    let mut p = vec![first];
-    varint(body.len(), &mut p);
-    p.extend_from_slice(body);
-    p
-}
-
-fn connect(client_id: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    string(b"MQTT", &mut b);
-    b.extend_from_slice(&[4, 0x02, 0, 60]);
-    string(client_id.as_bytes(), &mut b);
-    packet(0x10, &b)
-}
 
 fn publish(topic: &str, id: u16, payload: &[u8]) -> Vec<u8> {
     let mut b = Vec::new();
@@ -91,7 +58,7 @@ async fn device(
         s.write_all(&h).await.unwrap();
     }
     let id = format!("gate-bench-{n}");
-    s.write_all(&connect(&id)).await.unwrap();
+    s.write_all(&mqtt_wire::connect(&id, None)).await.unwrap();
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack).await.expect("CONNACK");
     assert_eq!(connack, [0x20, 2, 0, 0], "login refused");

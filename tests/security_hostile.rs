@@ -9,43 +9,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use accoreboot_edge::harness::mqtt_wire::{self, string, varint};
 use accoreboot_edge::harness::{Ingest, TestDb};
 use security_support::{add_account, metric, now_ms, position, start, v4, wait_count};
 
-/// MQTT remaining-length varint.
-fn varint(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-fn string(s: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
 /// An MQTT 3.1.1 CONNECT with username and password.
 fn connect_packet(client_id: &str, user: &str, pass: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    string(b"MQTT", &mut body);
-    body.push(4);
-    body.push(0xC2);
-    body.extend_from_slice(&30u16.to_be_bytes());
-    string(client_id.as_bytes(), &mut body);
-    string(user.as_bytes(), &mut body);
-    string(pass.as_bytes(), &mut body);
-    let mut p = vec![0x10];
-    varint(body.len(), &mut p);
-    p.extend(body);
-    p
+    mqtt_wire::connect(client_id, Some((user, pass)))
 }
 
 /// Reads until the server closes the connection; true when it did within `wait`.

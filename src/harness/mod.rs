@@ -2,6 +2,7 @@
 
 mod db;
 mod ingest;
+pub mod mqtt_wire;
 pub mod verify;
 
 pub use db::{database_url, OwnServer, TestDb};
