@@ -7,12 +7,13 @@ use std::process::Command;
 
 use deployer::secrets::Identities;
 
-/// `<repo>/../shared/test-vectors/sops`; panics with a clear message when absent.
+/// The SOPS test vectors kept in this repository (`deployer/tests/fixtures/sops`, see its
+/// `PROVENANCE.md`), so that a clone of the repository alone passes its tests.
 pub fn vectors() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors/sops");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops");
     assert!(
-        dir.join("README.md").is_file(),
-        "SOPS test vectors not found at {}: the repo must be cloned with a copy of shared/ beside it",
+        dir.join("keys.txt").is_file(),
+        "SOPS test vectors not found at {}: they are part of the repository (git checkout it)",
         dir.display()
     );
     dir
