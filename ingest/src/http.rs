@@ -15,10 +15,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::health::Health;
+use crate::log_throttle::Throttle;
 use crate::shutdown::Shutdown;
+
+/// At most one line per interval about failed HTTP accepts.
+static ACCEPT_LOG: Throttle = Throttle::new(std::time::Duration::from_secs(10));
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -39,7 +43,16 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Shutdown) 
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
-                Err(e) => { debug!(error = %e, "HTTP accept failed"); continue; }
+                Err(e) => {
+                    // Out of descriptors, most often: count it, say it once in a while, and
+                    // back off instead of spinning.
+                    metrics::counter!(crate::metrics::ACCEPT_ERRORS, "listener" => "http", "reason" => "error").increment(1);
+                    if let Some(n) = ACCEPT_LOG.hit() {
+                        warn!(error = %e, events = n, "cannot accept HTTP connections");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
             },
             _ = shutdown.wait() => return,
         };

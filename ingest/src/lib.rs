@@ -17,9 +17,10 @@
 //!
 //! Around them: `config` (CLI and `INGEST_*` environment), `service` (wiring and the drain on
 //! SIGTERM), `shutdown` (the drain signal), `health` (what `/readyz` says), `http` (health and
-//! Prometheus endpoints), `metrics` (metric names), `db` (the connection pool, TLS).
+//! Prometheus endpoints), `metrics` (metric names), `db` (the connection pool, TLS),
+//! `log_throttle` (one line per interval on hot error paths).
 //!
-//! Everything but `position`, `record`, `wal` and `topic_rules` (the ACL's pure topic rules)
+//! Everything but `position`, `record`, `wal`, `log_throttle` and `topic_rules` (the ACL's pure topic rules)
 //! needs the default feature `server`; without it the crate is the pure core the fuzz targets
 //! build (ingest/fuzz).
 
@@ -37,6 +38,7 @@ pub mod device_cli;
 pub mod health;
 #[cfg(feature = "server")]
 pub mod http;
+pub mod log_throttle;
 #[cfg(feature = "server")]
 pub mod metrics;
 pub mod position;

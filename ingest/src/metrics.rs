@@ -1,6 +1,12 @@
 //! Metric names and their descriptions, exported in Prometheus text format on `/metrics`.
 //!
 //! Names are constants so that the code that records a metric and the docs agree.
+//!
+//! Histogram samples are buffered by the recorder until something drains them into their
+//! buckets. `install` starts that upkeep on a timer of its own, so memory stays flat whether
+//! or not (and however rarely) anyone scrapes `/metrics`.
+
+use std::time::Duration;
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -63,15 +69,58 @@ pub const TLS_RELOADS: &str = "ingest_tls_reloads_total";
 /// broker's loopback listener was unreachable).
 pub const HANDSHAKE_FAILURES: &str = "ingest_mqtt_handshake_failures_total";
 
-/// Installs the global recorder and describes every metric; returns the handle that renders them.
+/// How often histogram samples are drained into their buckets when nobody scrapes. At 50,000
+/// samples a second that bounds the buffer to a few MiB.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// 1 while a reason for `/readyz` to answer 503 holds, by reason (`broker_not_listening`,
+/// `wal_unwritable`, `wal_over_budget`, `database_unreachable`, `descriptors_low`, `draining`).
+pub const NOT_READY: &str = "ingest_not_ready";
+/// Free bytes on the WAL's volume (what a full disk alert watches).
+pub const WAL_VOLUME_FREE: &str = "ingest_wal_volume_free_bytes";
+/// The soft open-files limit in force (Prometheus' standard process metric name).
+pub const FD_LIMIT: &str = "process_max_fds";
+/// Open file descriptors of the process.
+pub const FD_OPEN: &str = "process_open_fds";
+/// Times the gate stopped accepting MQTT connections because open descriptors reached the
+/// reserve kept for the WAL, the database and HTTP.
+pub const ACCEPT_PAUSES: &str = "ingest_mqtt_accept_pauses_total";
+/// Failed `accept` calls on the public sockets and the HTTP socket, by listener and reason
+/// (`descriptors`: EMFILE/ENFILE; `other`).
+pub const ACCEPT_ERRORS: &str = "ingest_accept_errors_total";
+
+/// Installs the global recorder, describes every metric and starts the upkeep thread (every
+/// [`UPKEEP_EVERY`]); returns the handle that renders them.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    install_with_upkeep(UPKEEP_EVERY)
+}
+
+/// [`install`] with another upkeep interval (tests use a short one).
+pub fn install_with_upkeep(
+    every: Duration,
+) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ])?
         .install_recorder()?;
     describe();
+    start_upkeep(handle.clone(), every);
     Ok(handle)
+}
+
+/// Drains histogram samples every `every` on a thread of its own: it runs even when the async
+/// runtime is saturated, and the recorder lives as long as the process.
+fn start_upkeep(handle: PrometheusHandle, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the metrics upkeep thread: histogram samples are drained only when /metrics is scraped");
+    }
 }
 
 fn describe() {
@@ -127,6 +176,15 @@ fn describe() {
     describe_counter!(LIMIT_REFUSALS, "Logins and messages refused by a limit");
     describe_counter!(KICKED, "Sessions closed by revocation");
     describe_counter!(TLS_RELOADS, "TLS certificate reloads, by outcome");
+    describe_gauge!(NOT_READY, "1 while this reason for /readyz to fail holds");
+    describe_gauge!(WAL_VOLUME_FREE, Unit::Bytes, "Free bytes on the WAL volume");
+    describe_gauge!(FD_LIMIT, "Soft limit of open file descriptors");
+    describe_gauge!(FD_OPEN, "Open file descriptors");
+    describe_counter!(
+        ACCEPT_PAUSES,
+        "Times new MQTT connections were held back to keep descriptors in reserve"
+    );
+    describe_counter!(ACCEPT_ERRORS, "Failed accept calls, by listener and reason");
     describe_counter!(
         HANDSHAKE_FAILURES,
         "Connections closed before their CONNACK, by listener and reason"

@@ -54,7 +54,7 @@ pub async fn run(
             .max(64 * 1024),
         ..WalOptions::default()
     };
-    let (wal, report) = Wal::open(&args.wal_dir, wal_opts)
+    let (wal, report) = Wal::open(&args.wal_dir, wal_opts.clone())
         .with_context(|| format!("cannot open the WAL in {}", args.wal_dir.display()))?;
     info!(wal_dir = %args.wal_dir.display(), wal_id = %wal.id(), budget_bytes = budget, recovery = ?report, "WAL open");
 
@@ -67,6 +67,14 @@ pub async fn run(
 
     // Writer: runs until the WAL is drained after shutdown, or until the deadline.
     let writer_stop_now = Shutdown::new();
+    let probe_task = tokio::spawn(crate::health::probe::run(
+        health.clone(),
+        crate::health::probe::Targets {
+            wal_dir: args.wal_dir.clone(),
+            min_free_bytes: wal_opts.max_record_bytes as u64,
+            pool: pool.clone(),
+        },
+    ));
     let writer = Writer::new(
         wal.clone(),
         pool,
@@ -163,6 +171,7 @@ pub async fn run(
     );
     http_shutdown.trigger();
     gauges_task.abort();
+    probe_task.abort();
     let _ = http_task.await;
     Ok(())
 }

@@ -86,6 +86,21 @@ impl Ingest {
 
     /// Starts it on given ports (a restart keeps the ports the clients know).
     pub fn start_on(opts: IngestOptions, mqtt_port: u16, http_port: u16) -> anyhow::Result<Ingest> {
+        Self::spawn(opts, mqtt_port, http_port, None)
+    }
+
+    /// Starts it with both the soft and the hard open-files limit set to `nofile` (what a
+    /// forgotten `LimitNOFILE` or compose `ulimits` leaves; the service cannot raise it).
+    pub fn start_with_open_files_limit(opts: IngestOptions, nofile: u64) -> anyhow::Result<Ingest> {
+        Self::spawn(opts, free_port(), free_port(), Some(nofile))
+    }
+
+    fn spawn(
+        opts: IngestOptions,
+        mqtt_port: u16,
+        http_port: u16,
+        nofile: Option<u64>,
+    ) -> anyhow::Result<Ingest> {
         let bin = ingest_binary()?;
         std::fs::create_dir_all(&opts.wal_dir)?;
         let log_path = opts
@@ -115,6 +130,16 @@ impl Ingest {
         }
         if !opts.args.iter().any(|a| a == "--wal-budget") {
             cmd.args(["--wal-budget", "256MiB"]);
+        }
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is a plain system call, safe between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, n, n)
+                        .map_err(std::io::Error::from)
+                });
+            }
         }
         let child = cmd.spawn().context("spawning ingest")?;
         let mut me = Ingest {

@@ -70,6 +70,8 @@ pub struct Broker {
     pub mqtts_addr: Option<SocketAddr>,
     pub wss_addr: Option<SocketAddr>,
     accept: JoinHandle<()>,
+    /// Counts open descriptors for the gates' budget (see `fd_limit`).
+    fd_watch: JoinHandle<()>,
     gates: Vec<Gate>,
     _certs: Option<tls::Reloading>,
     _security: security::Installed,
@@ -84,7 +86,7 @@ impl Broker {
         validation: Arc<ValidationConfig>,
         health: Arc<Health>,
     ) -> anyhow::Result<Broker> {
-        fd_limit::raise(opts.max_connections);
+        let fd_budget = fd_limit::raise(opts.max_connections).map(fd_limit::FdBudget::new);
         let scx = ServerContext::new()
             .plugins_config_map_add(
                 "rmqtt-retainer",
@@ -107,7 +109,7 @@ impl Broker {
                 Box::new(DurableAppend {
                     wal,
                     validation,
-                    health,
+                    health: health.clone(),
                     trust_topic_identity: opts.allow_anonymous,
                 }),
             )
@@ -180,6 +182,9 @@ impl Broker {
                 "MQTT over secure WebSocket",
             ),
         ];
+        // Without a readable limit, a budget that never holds anything back.
+        let budget = fd_budget.unwrap_or_else(|| fd_limit::FdBudget::new(u64::MAX));
+        let fd_watch = tokio::spawn(budget.clone().watch(health.clone()));
         let mut gates = Vec::new();
         let mut addrs = [None; 4];
         for (i, (addr, transport, secure, upstream, what)) in public.into_iter().enumerate() {
@@ -195,6 +200,7 @@ impl Broker {
                 },
                 upstream,
                 deadline: opts.handshake_timeout,
+                budget: budget.clone(),
             };
             let gate = Gate::bind(addr, route)
                 .with_context(|| format!("cannot listen for {what} on {addr}"))?;
@@ -213,6 +219,7 @@ impl Broker {
             ws_addr: addrs[2],
             wss_addr: addrs[3],
             accept,
+            fd_watch,
             gates,
             _certs: certs,
             _security: installed,
@@ -231,6 +238,12 @@ impl Broker {
             g.stop();
         }
         self.accept.abort();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.fd_watch.abort();
     }
 }
 

@@ -13,7 +13,7 @@
 //! PUBACK and the client resends after reconnecting.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -23,10 +23,15 @@ use rmqtt::types::{PublishAclResult, PublishResult};
 use tracing::{error, warn};
 
 use crate::health::Health;
+use crate::log_throttle::Throttle;
 use crate::metrics as m;
 use crate::position::{self, Decoded, ValidationConfig};
 use crate::record;
 use crate::wal::{Wal, WalError};
+
+/// At most one line per interval about appends refused for the budget, and about failed ones.
+static BUDGET_LOG: Throttle = Throttle::new(Duration::from_secs(10));
+static APPEND_LOG: Throttle = Throttle::new(Duration::from_secs(10));
 
 /// The `MessagePublishCheckAcl` handler that makes acknowledgements durable.
 pub struct DurableAppend {
@@ -101,10 +106,14 @@ impl Handler for DurableAppend {
                         (PublishAckReason::UnspecifiedError, "refused_io")
                     }
                 };
+                // One line per interval whatever the number of devices refused; the exact
+                // count is ingest_messages_total{outcome}.
                 if matches!(e, WalError::BudgetExceeded { .. }) {
-                    warn!(client = %session.id.client_id, "WAL budget reached: not acknowledging (devices keep their data)");
-                } else {
-                    error!(client = %session.id.client_id, error = %e, "WAL append failed: not acknowledging");
+                    if let Some(n) = BUDGET_LOG.hit() {
+                        warn!(client = %session.id.client_id, refused = n, "WAL budget reached: not acknowledging (devices keep their data)");
+                    }
+                } else if let Some(n) = APPEND_LOG.hit() {
+                    error!(client = %session.id.client_id, error = %e, refused = n, "WAL append failed: not acknowledging");
                 }
                 metrics::counter!(m::MESSAGES, "outcome" => outcome).increment(1);
                 // MQTT 3.1.1 cannot carry a negative PUBACK: close the connection instead.

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::{debug, error, info, warn};
 
@@ -19,6 +19,11 @@ use super::record::{self, RecordHeader};
 use super::shared::{lock, Request, Shared};
 use super::stats::Counters;
 use super::{segment, Lsn, WalError};
+use crate::log_throttle::Throttle;
+
+/// At most one line per interval about failed group commits and the repairs after them.
+static FAILURE_LOG: Throttle = Throttle::new(Duration::from_secs(10));
+static REPAIR_LOG: Throttle = Throttle::new(Duration::from_secs(10));
 
 /// The segment appends go to, as only the writer sees it.
 pub(crate) struct ActiveSegment {
@@ -138,7 +143,10 @@ impl Writer {
             }
             Err(e) => {
                 Counters::add(&counters.append_failures, batch.len() as u64);
-                error!(error = %e, records = batch.len(), "WAL group commit failed; appends not acknowledged");
+                // Every batch fails alike while the disk is full: one line per interval.
+                if let Some(n) = FAILURE_LOG.hit() {
+                    error!(error = %e, records = batch.len(), failed_commits = n, "WAL group commit failed; appends not acknowledged");
+                }
                 for req in batch {
                     let _ = req.done.send(Err(e.duplicate()));
                 }
@@ -224,7 +232,9 @@ impl Writer {
         file.set_len(self.active.len)
             .and_then(|()| file.sync_all())
             .map_err(|e| WalError::io("truncate back after a failed write", &path, e))?;
-        warn!(segment = %path.display(), len = self.active.len, "WAL segment repaired after a failed write");
+        if let Some(n) = REPAIR_LOG.hit() {
+            warn!(segment = %path.display(), len = self.active.len, repairs = n, "WAL segment repaired after a failed write");
+        }
         self.active.file = Some(file);
         Ok(())
     }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use nix::errno::Errno;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -27,7 +28,9 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use self::watch::{Preamble, Scanner, Watched};
+use super::fd_limit::{FdBudget, Held};
 use super::tls::CertStore;
+use crate::log_throttle::Throttle;
 use crate::metrics as m;
 
 /// Relay buffer per direction and connection. Positions are small; a larger burst just takes
@@ -35,6 +38,12 @@ use crate::metrics as m;
 const RELAY_BUFFER: usize = 4096;
 /// Pending connections the kernel queues on a public socket (capped by `net.core.somaxconn`).
 const BACKLOG: u32 = 4096;
+/// First and longest waits before accepting again, after a failed accept or while the
+/// descriptor reserve is reached.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// At most one log line per interval about failed accepts and held-back connections.
+static ACCEPT_LOG: Throttle = Throttle::new(Duration::from_secs(10));
 
 /// What a public socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +70,8 @@ pub struct Route {
     pub upstream: SocketAddr,
     /// From accept to the broker's CONNACK, TLS handshake included.
     pub deadline: Duration,
+    /// Descriptors: new connections wait while the reserve is reached.
+    pub budget: Arc<FdBudget>,
 }
 
 impl Route {
@@ -116,15 +127,53 @@ impl Drop for Gate {
 }
 
 async fn accept_loop(listener: TcpListener, local: SocketAddr, route: Arc<Route>) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
+        // Keep the reserve: leave new connections in the kernel's backlog until descriptors
+        // free up, so that sessions already in, the WAL, the writer and HTTP keep working.
+        if !route.budget.has_room() {
+            if route.budget.set_paused(true) {
+                metrics::counter!(m::ACCEPT_PAUSES).increment(1);
+                if let Some(n) = ACCEPT_LOG.hit() {
+                    warn!(
+                        listener = route.name(),
+                        open = route.budget.open_estimate(),
+                        limit = route.budget.limit(),
+                        events = n,
+                        "open files near the limit: new MQTT connections wait (raise LimitNOFILE / compose ulimits nofile)"
+                    );
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            let budget = route.budget.clone();
+            let _ = tokio::task::spawn_blocking(move || budget.sample()).await;
+            continue;
+        }
+        if route.budget.set_paused(false) {
+            debug!(listener = route.name(), "descriptors free again: accepting");
+        }
         match listener.accept().await {
             Ok((client, peer)) => {
-                tokio::spawn(serve(client, peer, local, route.clone()));
+                backoff = ACCEPT_BACKOFF_MIN;
+                let held = route.budget.hold();
+                tokio::spawn(serve(client, peer, local, route.clone(), held));
             }
             Err(e) => {
-                // Out of file descriptors, most often: back off instead of spinning.
-                warn!(error = %e, listener = route.name(), "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let reason = match e.raw_os_error() {
+                    Some(c) if c == Errno::EMFILE as i32 || c == Errno::ENFILE as i32 => {
+                        "descriptors"
+                    }
+                    _ => "other",
+                };
+                metrics::counter!(m::ACCEPT_ERRORS, "listener" => route.name(), "reason" => reason)
+                    .increment(1);
+                if let Some(n) = ACCEPT_LOG.hit() {
+                    warn!(error = %e, listener = route.name(), events = n, "cannot accept connections (counted in ingest_accept_errors_total)");
+                }
+                // Back off instead of spinning on an error that a retry cannot fix at once.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
     }
@@ -135,7 +184,13 @@ fn failed(route: &Route, reason: &'static str) {
         .increment(1);
 }
 
-async fn serve(client: TcpStream, peer: SocketAddr, local: SocketAddr, route: Arc<Route>) {
+async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    route: Arc<Route>,
+    _held: Held,
+) {
     let until = Instant::now() + route.deadline;
     let _ = client.set_nodelay(true);
     // Lets the kernel notice peers that vanished behind a NAT.
@@ -159,7 +214,7 @@ async fn serve(client: TcpStream, peer: SocketAddr, local: SocketAddr, route: Ar
     }
 }
 
-async fn relay<C>(mut client: C, peer: SocketAddr, local: SocketAddr, route: &Route, until: Instant)
+async fn relay<C>(client: C, peer: SocketAddr, local: SocketAddr, route: &Route, until: Instant)
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
@@ -173,7 +228,7 @@ where
     };
     let scanner = Scanner::new(route.transport.preamble());
     let answered = scanner.flag();
-    let mut upstream = Watched::new(upstream, scanner);
+    let upstream = Watched::new(upstream, scanner);
     let deadline = async {
         tokio::time::sleep_until(until).await;
         if answered.load(Ordering::Relaxed) {
@@ -181,7 +236,7 @@ where
         }
     };
     tokio::select! {
-        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, RELAY_BUFFER, RELAY_BUFFER) => {
+        r = pipe(client, upstream) => {
             if let Err(e) = r {
                 debug!(%peer, error = %e, "connection ended");
             }
@@ -190,6 +245,34 @@ where
             failed(route, "timeout");
             debug!(%peer, "no CONNACK within the handshake timeout: connection closed");
         }
+    }
+}
+
+/// Copies both ways until either side closes or fails, then closes both: MQTT has no use for
+/// a half-closed connection, and a relay left waiting on the other side would keep three
+/// descriptors (CLOSE-WAIT, FIN-WAIT-2) for nothing. What one side sent before closing is
+/// passed on first.
+async fn pipe<C, U>(client: C, upstream: U) -> std::io::Result<()>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let (client_rx, mut client_tx) = tokio::io::split(client);
+    let (upstream_rx, mut upstream_tx) = tokio::io::split(upstream);
+    let mut client_rx = tokio::io::BufReader::with_capacity(RELAY_BUFFER, client_rx);
+    let mut upstream_rx = tokio::io::BufReader::with_capacity(RELAY_BUFFER, upstream_rx);
+    let up = async {
+        tokio::io::copy_buf(&mut client_rx, &mut upstream_tx).await?;
+        upstream_tx.shutdown().await
+    };
+    let down = async {
+        tokio::io::copy_buf(&mut upstream_rx, &mut client_tx).await?;
+        client_tx.shutdown().await
+    };
+    // The first direction to end decides; dropping the halves closes both sockets.
+    tokio::select! {
+        r = up => r,
+        r = down => r,
     }
 }
 
