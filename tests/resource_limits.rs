@@ -137,26 +137,18 @@ async fn a_full_wal_volume_turns_readiness_off_and_back_on_by_itself() {
 
     // Another file takes the whole volume.
     let filler = Filler::start(volume.0.join("filler"));
-    let not_ready = wait_until(Duration::from_secs(10), || {
-        let (status, body) = readyz(&ingest);
-        status == 503 && body.contains("wal_unwritable")
-    })
-    .await;
+    let not_ready = wait_until(Duration::from_secs(10), || readyz(&ingest).0 == 503).await;
     assert!(
         not_ready.is_some(),
         "/readyz never said the WAL volume is full: {:?}",
         readyz(&ingest)
     );
-    let gauge = wait_until(Duration::from_secs(5), || {
+    // What it says while full (checked below, after the recovery).
+    let gauge_while_full = wait_until(Duration::from_secs(5), || {
         ingest.metric("ingest_not_ready{reason=\"wal_unwritable\"}") == 1.0
     })
     .await;
-    assert!(
-        gauge.is_some(),
-        "ingest_not_ready{{reason=\"wal_unwritable\"}} never 1: {:?}\n{}",
-        ingest.http_get("/metrics"),
-        ingest.log()
-    );
+    let body_while_full = readyz(&ingest).1;
 
     // No traffic at all from here on: the trackers go away, then the space comes back.
     let report = fleet.stop(Duration::from_secs(3)).await;
@@ -167,6 +159,14 @@ async fn a_full_wal_volume_turns_readiness_off_and_back_on_by_itself() {
         back.is_some_and(|d| d <= Duration::from_secs(5)),
         "/readyz not 200 within 5 s of the space coming back: {:?}",
         readyz(&ingest)
+    );
+    assert!(
+        body_while_full.contains("wal_unwritable"),
+        "while full: {body_while_full}"
+    );
+    assert!(
+        gauge_while_full.is_some(),
+        "ingest_not_ready{{reason=\"wal_unwritable\"}} never 1 while full"
     );
     let gauge = wait_until(Duration::from_secs(5), || {
         ingest.metric("ingest_not_ready{reason=\"wal_unwritable\"}") == 0.0
@@ -208,30 +208,17 @@ async fn more_trackers_than_descriptors_keeps_the_writer_http_and_logs_working()
         Ingest::start_with_open_files_limit(opts(&db.url, dir.path().join("wal"), &[]), 256)
             .unwrap();
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    assert_eq!(ingest.metric("process_max_fds"), 256.0);
 
     let crowd = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "crowd-", 300, 10.0)).unwrap();
-    // Wait until the crowd has taken every descriptor it can.
-    let saturated = wait_until(Duration::from_secs(20), || {
-        ingest.metric("ingest_not_ready{reason=\"descriptors_low\"}") == 1.0
-    })
-    .await;
-    assert!(
-        saturated.is_some(),
-        "300 trackers never reached the descriptor reserve: {:?}",
-        readyz(&ingest)
-    );
+    // Let the crowd take every descriptor it can.
+    tokio::time::sleep(Duration::from_secs(8)).await;
     let log_before = ingest.log().lines().count();
     let rows_before = ingest.metric("ingest_db_rows_total{table=\"positions\"}");
     let window = Duration::from_secs(6);
     tokio::time::sleep(window).await;
     // The operator can see: /metrics answers, and says why /readyz fails.
-    let (status, metrics) = ingest.http_get("/metrics").unwrap();
+    let (status, _) = ingest.http_get("/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains("ingest_mqtt_accept_pauses_total"),
-        "{metrics}"
-    );
     let rows_after = ingest.metric("ingest_db_rows_total{table=\"positions\"}");
     let log_lines = ingest.log().lines().count() - log_before;
     let connected = crowd.stats().connected();
@@ -249,6 +236,15 @@ async fn more_trackers_than_descriptors_keeps_the_writer_http_and_logs_working()
         "{log_lines} log lines in {window:?}:\n{}",
         ingest.log()
     );
+    // ... and says why.
+    assert_eq!(ingest.metric("process_max_fds"), 256.0);
+    assert_eq!(
+        ingest.metric("ingest_not_ready{reason=\"descriptors_low\"}"),
+        1.0,
+        "{:?}",
+        readyz(&ingest)
+    );
+    assert!(ingest.metric("ingest_mqtt_accept_pauses_total") >= 1.0);
     let crowd = crowd.stop(Duration::from_secs(3)).await;
 
     // A second wave right after the crowd left.

@@ -52,8 +52,11 @@ pub const CONNECTIONS: &str = "ingest_mqtt_connections_total";
 pub const AUTH: &str = "ingest_mqtt_auth_total";
 /// Queries the device registry made (logins, revocation checks, administration).
 pub const AUTH_DB_QUERIES: &str = "ingest_auth_db_queries_total";
-/// argon2id verifications of a presented secret (cache misses that reached the hash).
+/// Verifications of a presented secret (cache misses that reached the hash), by `scheme`
+/// (`hmac-sha256`, `argon2id`).
 pub const AUTH_VERIFICATIONS: &str = "ingest_auth_verifications_total";
+/// Stored argon2id hashes of generated secrets replaced by the fast scheme at login.
+pub const AUTH_REHASHED: &str = "ingest_auth_rehashed_total";
 /// Wall time of one argon2id verification (includes the contention of a loaded machine).
 pub const AUTH_VERIFY_LATENCY: &str = "ingest_auth_verify_seconds";
 /// Publishes and subscriptions refused by the topic ACL, by action and account kind.
@@ -166,7 +169,11 @@ fn describe() {
     describe_counter!(CONNECTIONS, "MQTT connections accepted");
     describe_counter!(AUTH, "MQTT logins, by outcome");
     describe_counter!(AUTH_DB_QUERIES, "Device registry queries");
-    describe_counter!(AUTH_VERIFICATIONS, "argon2id secret verifications");
+    describe_counter!(AUTH_VERIFICATIONS, "Secret verifications, by scheme");
+    describe_counter!(
+        AUTH_REHASHED,
+        "argon2id hashes of generated secrets upgraded at login"
+    );
     describe_histogram!(
         AUTH_VERIFY_LATENCY,
         Unit::Seconds,

@@ -100,10 +100,10 @@ pub fn refusal(code: ConnectReturnCode, device: &str) -> String {
             "bad user name or password (CONNACK 4): the probe device is not registered or its secret differs from TEST_DEVICE_PASSWORD. Next: run `deployer deploy <env>` again (ingest-migrate registers {device} with the env's TEST_DEVICE_PASSWORD), then verify"
         ),
         ConnectReturnCode::NotAuthorized => format!(
-            "not authorized (CONNACK 5): the account {device} is disabled (ingest-migrate never re-enables it: `deployer ssh <env> -- docker compose -f /opt/accoreboot/docker-compose.yml run --rm ingest-migrate device enable {device}`), or the broker is at a connection limit or cannot reach its account registry (the database). Next: `deployer logs <env> ingest`"
+            "not authorized (CONNACK 5): the account {device} is disabled (ingest-migrate never re-enables it: `deployer ssh <env> -- docker compose -f /opt/accoreboot/docker-compose.yml run --rm ingest-migrate device enable {device}`). Next: enable it, then verify again"
         ),
         ConnectReturnCode::ServiceUnavailable => {
-            "server unavailable (CONNACK 3). Next: `deployer logs <env> ingest`".into()
+            "server unavailable (CONNACK 3): the ingest refused the login for load, i.e. retry later (its connection or connection-rate limit is reached, or it cannot reach its account registry, the database). Next: verify again in a few seconds; if it persists, `deployer logs <env> ingest` and `deployer status <env>`".into()
         }
         ConnectReturnCode::BadClientId => "client identifier refused (CONNACK 2)".into(),
         ConnectReturnCode::RefusedProtocolVersion => {
@@ -129,6 +129,11 @@ mod tests {
         assert!(
             denied.contains("disabled") && denied.contains("device enable deployer-probe"),
             "{denied}"
+        );
+        let busy = refusal(ConnectReturnCode::ServiceUnavailable, "deployer-probe");
+        assert!(
+            busy.contains("retry later") && busy.contains("verify again"),
+            "{busy}"
         );
     }
 }

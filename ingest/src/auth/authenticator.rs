@@ -1,7 +1,9 @@
-//! Checks a device's credentials: the bounded cache first, then the registry and argon2 (off
-//! the async workers, a bounded number at a time so a reconnect storm cannot exhaust memory or
-//! the CPU; see `gate`). A login that cannot get a verification slot within its bound is
-//! answered "busy" at once, before any database work when that is already foreseeable.
+//! Checks a device's credentials: the bounded cache first, then the registry and the stored
+//! hash. Generated secrets have a fast hash (HMAC-SHA-256, microseconds, verified inline);
+//! chosen ones an argon2id hash, verified off the async workers a bounded number at a time so
+//! a reconnect storm cannot exhaust memory or the CPU (see `gate`): such a login that cannot
+//! get a verification slot within its bound is answered "busy" at once. An argon2id hash of a
+//! generated secret is replaced by the fast one at its next successful login.
 //! Also remembers, per authenticated account, its kind and the hash it logged in with: the
 //! ACL reads the kind, the revocation loop compares the hash.
 
@@ -9,14 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::cache::AuthCache;
 use super::error::AuthError;
-use super::gate::{Busy, Slot, VerifyGate};
+use super::gate::{Slot, VerifyGate};
 use super::kind::Kind;
 use super::registry::{is_valid_account_id, Registry};
-use super::secret;
+use super::secret::{self, Scheme};
+use crate::metrics as m;
 
 /// The result of one authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,17 +173,6 @@ impl Authenticator {
                 return Outcome::Allowed(hit.kind);
             }
         }
-        // Without a cached verification, argon2 will be needed (unless the account is unknown
-        // or disabled): take a place in the queue for a slot now, so that logins arriving
-        // together count each other, and refuse at once, without a query, when the slots are
-        // taken for longer than this login may wait.
-        let reservation = match cached {
-            None => match self.gate.reserve(wait) {
-                Ok(r) => Some(r),
-                Err(Busy) => return Outcome::Busy,
-            },
-            Some(_) => None,
-        };
         let stored = match self.registry.credentials(id).await {
             Ok(s) => s,
             Err(e) => {
@@ -193,7 +185,7 @@ impl Authenticator {
                         Outcome::Allowed(hit.kind)
                     }
                     None => {
-                        warn!(device = id, error = %e, "registry unreachable: refusing an unverified login");
+                        debug!(device = id, error = %e, "registry unreachable: refusing an unverified login");
                         Outcome::Unavailable
                     }
                 };
@@ -215,18 +207,26 @@ impl Authenticator {
             }
             self.cache.remove(id, &fp);
         }
-        let wait = wait.saturating_sub(started.elapsed());
-        let slot = match reservation {
-            Some(r) => r.acquire(wait).await,
-            None => self.gate.acquire(wait).await,
+        let verified = match secret::scheme(&stored.secret_hash) {
+            // Microseconds: verified right here, no slot needed.
+            Scheme::Fast => {
+                metrics::counter!(m::AUTH_VERIFICATIONS, "scheme" => Scheme::Fast.as_str())
+                    .increment(1);
+                secret::verify(secret, &stored.secret_hash).map(Verified::from)
+            }
+            Scheme::Slow => {
+                let wait = wait.saturating_sub(started.elapsed());
+                let Ok(slot) = self.gate.acquire(wait).await else {
+                    return Outcome::Busy;
+                };
+                self.verify_slow(slot, secret, &stored.secret_hash).await
+            }
         };
-        let Ok(slot) = slot else {
-            return Outcome::Busy;
-        };
-        match self.verify(slot, secret, &stored.secret_hash).await {
+        match verified {
             Ok(Verified::Yes) => {
-                self.cache.put(id, &fp, stored.kind, &stored.secret_hash);
-                self.remember(id, stored.kind, &stored.secret_hash);
+                let hash = self.upgrade(id, secret, &stored.secret_hash).await;
+                self.cache.put(id, &fp, stored.kind, &hash);
+                self.remember(id, stored.kind, &hash);
                 Outcome::Allowed(stored.kind)
             }
             Ok(Verified::No) => Outcome::BadCredentials,
@@ -237,8 +237,37 @@ impl Authenticator {
         }
     }
 
+    /// After a successful login with an argon2 hash of a generated secret: stores the fast
+    /// hash instead (no flag day; a rotation in between wins). Returns the hash now stored.
+    async fn upgrade(&self, id: &str, secret: &str, stored: &str) -> String {
+        if !secret::should_upgrade(secret, stored) {
+            return stored.to_owned();
+        }
+        let new = secret::hash_fast(secret);
+        match self.registry.replace_hash_if(id, stored, &new).await {
+            Ok(true) => {
+                metrics::counter!(m::AUTH_REHASHED).increment(1);
+                debug!(
+                    device = id,
+                    "secret hash upgraded from argon2id to hmac-sha256"
+                );
+                new
+            }
+            Ok(false) => stored.to_owned(),
+            Err(e) => {
+                debug!(device = id, error = %e, "cannot upgrade the secret hash now; next login retries");
+                stored.to_owned()
+            }
+        }
+    }
+
     /// One argon2 verification under `slot`, on the blocking pool.
-    async fn verify(&self, slot: Slot<'_>, secret: &str, phc: &str) -> Result<Verified, AuthError> {
+    async fn verify_slow(
+        &self,
+        slot: Slot<'_>,
+        secret: &str,
+        phc: &str,
+    ) -> Result<Verified, AuthError> {
         let secret = secret.to_owned();
         let phc = phc.to_owned();
         let (matched, took) = tokio::task::spawn_blocking(move || {
@@ -248,16 +277,22 @@ impl Authenticator {
         })
         .await?;
         slot.record(took);
-        Ok(if matched? {
-            Verified::Yes
-        } else {
-            Verified::No
-        })
+        matched.map(Verified::from)
     }
 }
 
-/// What one argon2 verification said.
+/// What one verification said.
 enum Verified {
     Yes,
     No,
+}
+
+impl From<bool> for Verified {
+    fn from(matched: bool) -> Verified {
+        if matched {
+            Verified::Yes
+        } else {
+            Verified::No
+        }
+    }
 }

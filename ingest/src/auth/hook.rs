@@ -1,15 +1,24 @@
 //! The broker's `ClientAuthenticate` hook: username = account id, password = secret. Applies
 //! the login limits first (no database work for a refused login), then the authenticator.
-//! Wrong or unknown credentials get CONNACK "bad user name or password"; a disabled account,
-//! a limit, an unreachable registry or a busy verifier get "not authorized": the only other
-//! refusal rmqtt 0.24 lets an authentication hook give (its `ClientConnack` hook is not called
-//! for refused handshakes, so "server unavailable" cannot be substituted); the metric's
-//! outcome label says which. Never marks a session superuser: that would skip the ACL and the
-//! durable publish hook.
 //!
-//! The wait for an argon2 verification slot is bounded by `AuthOptions::verify_wait`, by
-//! default half the handshake timeout of the listener the client came through: a device is
-//! told "busy" while it is still waiting for its CONNACK, and retries.
+//! What the client is told:
+//! - wrong or unknown credentials: "bad user name or password" (3.1.1: 4, MQTT 5: 0x86);
+//! - a disabled account or no credentials: "not authorized" (5, 0x87);
+//! - refused for load, i.e. retry later: "server unavailable" (3) in 3.1.1; in MQTT 5 "server
+//!   busy" (0x89) for the connection limit or no verification slot in time, "connection rate
+//!   exceeded" (0x9F) for the rate limit, "server unavailable" (0x88) when the registry cannot
+//!   be reached. rmqtt 0.24 lets a hook say only "bad credentials" or "not authorized", so the
+//!   hook answers "not authorized" and notes the load reason for the gate, which replaces the
+//!   code in the CONNACK it relays (`broker::gate::refusal`).
+//!
+//! Refusals are counted by outcome (`ingest_mqtt_auth_total`) and summed up in one log line
+//! per 10 s, never one per login; bad credentials get at most one line a second naming the
+//! client's address. Never marks a session superuser: that would skip the ACL
+//! and the durable publish hook.
+//!
+//! The wait for an argon2 verification slot (chosen secrets only) is bounded by
+//! `AuthOptions::verify_wait`, by default half the handshake timeout of the listener the
+//! client came through: a device is told "busy" while it is still waiting for its CONNACK.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +30,9 @@ use rmqtt::types::{AuthResult, ListenerId};
 use tracing::{debug, info};
 
 use super::authenticator::{Authenticator, Outcome};
-use crate::broker::limits::Limits;
+use crate::broker::gate::refusal::{LoadRefusal, Refusals};
+use crate::broker::limits::{Limits, Refusal};
+use crate::log_throttle::Throttle;
 use crate::metrics as m;
 
 /// The authentication handler.
@@ -29,7 +40,14 @@ pub struct AuthenticateHook {
     pub authenticator: Arc<Authenticator>,
     pub limits: Arc<Limits>,
     pub scx: ServerContext,
+    /// Where load refusals are noted for the gate.
+    pub refusals: Arc<Refusals>,
 }
+
+/// At most one summary line per interval about refused logins.
+static REFUSED_LOG: Throttle = Throttle::new(Duration::from_secs(10));
+/// At most one line a second naming a client refused for bad credentials.
+static BAD_CREDENTIALS_LOG: Throttle = Throttle::new(Duration::from_secs(1));
 
 /// Handshake timeout assumed when the listener's configuration is not found (the `ingest run`
 /// default).
@@ -47,7 +65,29 @@ fn default_verify_wait(scx: &ServerContext, lid: ListenerId) -> Duration {
 
 fn refuse(result: AuthResult, outcome: &'static str) -> ReturnType {
     metrics::counter!(m::AUTH, "outcome" => outcome).increment(1);
+    if let Some(n) = REFUSED_LOG.hit() {
+        info!(
+            refused = n,
+            last_reason = outcome,
+            "logins refused since the last line (by reason: ingest_mqtt_auth_total)"
+        );
+    }
     (false, Some(HookResult::AuthResult(result)))
+}
+
+impl AuthenticateHook {
+    /// Refuses for load: "not authorized" to rmqtt, the real reason noted for the gate.
+    fn refuse_for_load(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        why: LoadRefusal,
+        outcome: &'static str,
+    ) -> ReturnType {
+        if let Some(peer) = peer {
+            self.refusals.note(peer, why);
+        }
+        refuse(AuthResult::NotAuthorized, outcome)
+    }
 }
 
 #[async_trait]
@@ -68,8 +108,12 @@ impl Handler for AuthenticateHook {
             .limits
             .check_login(self.scx.connections.count().max(0) as usize)
         {
-            info!(?remote, device = %super::log_safe(username), limit = r.as_str(), "login refused by a limit");
-            return refuse(AuthResult::NotAuthorized, r.as_str());
+            debug!(?remote, device = %super::log_safe(username), limit = r.as_str(), "login refused by a limit");
+            let why = match r {
+                Refusal::ConnectionRate => LoadRefusal::RateExceeded,
+                Refusal::TooManyConnections | Refusal::MessageRate => LoadRefusal::Busy,
+            };
+            return self.refuse_for_load(remote, why, r.as_str());
         }
         let Some(password) = info.password() else {
             return refuse(AuthResult::BadUsernameOrPassword, "bad_credentials");
@@ -92,15 +136,23 @@ impl Handler for AuthenticateHook {
                 )
             }
             Outcome::BadCredentials => {
-                info!(?remote, device = %super::log_safe(username), "login refused: bad credentials");
+                // Who tried matters (a guessing client, a misconfigured tracker): one line a
+                // second at most, with the latest address and how many since the last line.
+                if let Some(n) = BAD_CREDENTIALS_LOG.hit() {
+                    info!(?remote, device = %super::log_safe(username), refused = n, "login refused: bad credentials");
+                }
                 refuse(AuthResult::BadUsernameOrPassword, outcome.as_str())
             }
             Outcome::Busy => {
                 debug!(?remote, device = %username, ?wait, "login refused: no verification slot in time (busy)");
-                refuse(AuthResult::NotAuthorized, outcome.as_str())
+                self.refuse_for_load(remote, LoadRefusal::Busy, outcome.as_str())
             }
-            Outcome::Disabled | Outcome::Unavailable => {
-                info!(?remote, device = %username, reason = outcome.as_str(), "login refused");
+            Outcome::Unavailable => {
+                debug!(?remote, device = %username, "login refused: registry unreachable");
+                self.refuse_for_load(remote, LoadRefusal::Unavailable, outcome.as_str())
+            }
+            Outcome::Disabled => {
+                debug!(?remote, device = %username, "login refused: account disabled");
                 refuse(AuthResult::NotAuthorized, outcome.as_str())
             }
         }

@@ -28,8 +28,8 @@ pub use kind::Kind;
 pub use registry::{is_valid_account_id, DeviceInfo, Registry, StoredCredentials};
 pub use revoke::{revoke_loop, RevokeOptions};
 pub use secret::{
-    fingerprint, generate as generate_secret, hash as hash_secret, verify as verify_secret,
-    MAX_SECRET_LEN,
+    fingerprint, generate as generate_secret, hash as hash_secret, hash_slow as hash_secret_slow,
+    scheme as hash_scheme, verify as verify_secret, Scheme, MAX_SECRET_LEN,
 };
 
 /// Untrusted text (a username from a CONNECT) made fit for a log line: at most 64 characters,

@@ -28,7 +28,7 @@ pub struct DeviceInfo {
 pub struct StoredCredentials {
     pub kind: Kind,
     pub enabled: bool,
-    /// argon2id PHC string.
+    /// The stored hash string (either scheme, see `secret`).
     pub secret_hash: String,
 }
 
@@ -106,12 +106,24 @@ impl Registry {
         secret: &str,
     ) -> Result<bool, AuthError> {
         let hash = hash_off_runtime(secret.to_owned()).await?;
+        self.replace_hash_if(id, expected_hash, &hash).await
+    }
+
+    /// Stores `new_hash` for an account only while its stored hash is still `expected_hash`
+    /// (the upgrade of an old hash at login: a rotation in between wins). Returns false when
+    /// the account changed or vanished in between.
+    pub async fn replace_hash_if(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, AuthError> {
         let client = self.client().await?;
         self.count();
         let n = client
             .execute(
                 "UPDATE devices SET secret_hash = $3 WHERE device_id = $1 AND secret_hash = $2",
-                &[&id, &expected_hash, &hash],
+                &[&id, &expected_hash, &new_hash],
             )
             .await?;
         Ok(n == 1)
@@ -238,7 +250,8 @@ impl Registry {
     }
 }
 
-/// argon2 is deliberately slow: hash on the blocking pool, not on the async workers.
+/// argon2 is deliberately slow (a chosen secret gets it): hash on the blocking pool, not on
+/// the async workers.
 async fn hash_off_runtime(secret: String) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || secret::hash(&secret)).await?
 }

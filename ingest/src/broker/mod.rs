@@ -4,7 +4,7 @@
 
 pub mod acl;
 mod fd_limit;
-mod gate;
+pub(crate) mod gate;
 pub mod limits;
 mod publish;
 mod security;
@@ -114,11 +114,15 @@ impl Broker {
                 }),
             )
             .await;
+        // Load refusals the authentication hook notes and the gate spells out (see
+        // `gate::refusal`).
+        let refusals = Arc::new(gate::refusal::Refusals::new());
         let installed = security::install(
             &scx,
             register.as_ref(),
             &opts.security,
             opts.allow_anonymous,
+            refusals.clone(),
         )
         .await;
         register.start().await;
@@ -201,6 +205,7 @@ impl Broker {
                 upstream,
                 deadline: opts.handshake_timeout,
                 budget: budget.clone(),
+                refusals: refusals.clone(),
             };
             let gate = Gate::bind(addr, route)
                 .with_context(|| format!("cannot listen for {what} on {addr}"))?;

@@ -112,6 +112,7 @@ pub(super) async fn install(
     register: &dyn Register,
     opts: &SecurityOptions,
     allow_anonymous: bool,
+    refusals: Arc<super::gate::refusal::Refusals>,
 ) -> Installed {
     let limits = Arc::new(Limits::new(&opts.limits));
     let Some(registry) = opts.registry.clone() else {
@@ -126,6 +127,7 @@ pub(super) async fn install(
                 authenticator: authenticator.clone(),
                 limits: limits.clone(),
                 scx: scx.clone(),
+                refusals,
             }),
         )
         .await;

@@ -21,6 +21,9 @@ pub struct Health {
     wal_over_budget: AtomicBool,
     /// Set while the writer can talk to the database.
     db_up: AtomicBool,
+    /// Set once the writer reached the database and applied the schema: before that a ping
+    /// that answers does not make the service ready.
+    writer_ready: AtomicBool,
     /// Unix milliseconds of the last committed batch (0 = never).
     last_commit_ms: AtomicI64,
     /// Unix milliseconds of the last word from or about the database (commit, ping, failure):
@@ -115,16 +118,25 @@ impl Health {
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
     }
+    /// The writer talked to the database (schema applied, or a batch committed).
     pub fn db_ok(&self) {
+        self.writer_ready.store(true, Ordering::Relaxed);
+        self.set_db_up();
+    }
+    /// The probe's ping was answered: the database is back, once the writer has been there.
+    pub fn db_pinged(&self) {
+        if self.writer_ready.load(Ordering::Relaxed) {
+            self.set_db_up();
+        } else {
+            self.last_db_event_ms.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+    fn set_db_up(&self) {
         self.last_db_event_ms.store(now_ms(), Ordering::Relaxed);
         self.db_up.store(true, Ordering::Relaxed);
         if let Ok(mut e) = self.db_error.lock() {
             *e = None;
         }
-    }
-    /// The probe's ping was answered.
-    pub fn db_pinged(&self) {
-        self.db_ok();
     }
     /// Milliseconds since the last commit, ping or failure at `now` (Unix milliseconds).
     pub fn db_quiet_for_ms(&self, now: i64) -> i64 {
@@ -220,5 +232,41 @@ impl Health {
             db_up,
             seconds_since_last_commit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ping_before_the_writer_reached_the_database_does_not_make_it_ready() {
+        let h = Health::new();
+        h.set_broker_listening(true);
+        h.db_pinged();
+        assert_eq!(h.reasons(), vec![Reason::DatabaseUnreachable]);
+        h.db_ok();
+        assert!(h.readiness().ready);
+        h.db_failed("gone".into());
+        assert!(h.readiness().reasons[0].contains("gone"));
+        h.db_pinged();
+        assert!(
+            h.readiness().ready,
+            "a ping brings it back once the writer was there"
+        );
+    }
+
+    #[test]
+    fn each_reason_clears_by_itself() {
+        let h = Health::new();
+        h.set_broker_listening(true);
+        h.db_ok();
+        h.set_wal_writable(false);
+        h.set_descriptors_low(true);
+        let r = h.readiness();
+        assert_eq!(r.not_ready, vec!["wal_unwritable", "descriptors_low"]);
+        h.set_wal_writable(true);
+        h.set_descriptors_low(false);
+        assert!(h.readiness().ready);
     }
 }

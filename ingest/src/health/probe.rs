@@ -95,11 +95,12 @@ async fn ping(health: &Health, pool: &Pool) {
     .unwrap_or_else(|_| Err(format!("no answer within {PING_TIMEOUT:?}")));
     match result {
         Ok(()) => {
-            if !health.is_db_up() {
-                info!("database reachable again");
-            }
+            let was_up = health.is_db_up();
             health.db_pinged();
-            metrics::gauge!(m::DB_UP).set(1.0);
+            if !was_up && health.is_db_up() {
+                info!("database reachable again");
+                metrics::gauge!(m::DB_UP).set(1.0);
+            }
         }
         Err(e) => {
             if health.is_db_up() {

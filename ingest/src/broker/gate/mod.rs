@@ -12,6 +12,7 @@
 //! more file descriptors per connection; `cargo bench --bench gate` measures it.
 
 mod proxy_header;
+pub mod refusal;
 mod watch;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use self::refusal::Refusals;
 use self::watch::{Preamble, Scanner, Watched};
 use super::fd_limit::{FdBudget, Held};
 use super::tls::CertStore;
@@ -72,6 +74,8 @@ pub struct Route {
     pub deadline: Duration,
     /// Descriptors: new connections wait while the reserve is reached.
     pub budget: Arc<FdBudget>,
+    /// Load refusals noted by the authentication hook, spelled out in the CONNACK.
+    pub refusals: Arc<Refusals>,
 }
 
 impl Route {
@@ -226,7 +230,8 @@ where
             return;
         }
     };
-    let scanner = Scanner::new(route.transport.preamble());
+    let scanner =
+        Scanner::new(route.transport.preamble()).with_refusals(route.refusals.clone(), peer);
     let answered = scanner.flag();
     let upstream = Watched::new(upstream, scanner);
     let deadline = async {
@@ -246,6 +251,8 @@ where
             debug!(%peer, "no CONNACK within the handshake timeout: connection closed");
         }
     }
+    // A note the CONNACK did not use (the client left first) goes with the connection.
+    route.refusals.take(peer);
 }
 
 /// Copies both ways until either side closes or fails, then closes both: MQTT has no use for
