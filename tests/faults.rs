@@ -230,6 +230,46 @@ async fn sigterm_under_load_exits_zero_within_the_deadline_and_loses_nothing() {
     db.drop_now().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_when_everything_is_written_exits_at_once_without_errors() {
+    let db = TestDb::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The production drain deadline: a clean stop must not wait for it.
+    let mut ingest = start(
+        &db.url,
+        dir.path().join("wal"),
+        &["--shutdown-deadline", "20s"],
+    );
+    ingest.wait_ready(Duration::from_secs(30)).unwrap();
+    // Some traffic the writer catches up with, then quiet.
+    let mut cfg = fleet_cfg(ingest.mqtt_port, "idle-", 10, 50.0);
+    cfg.max_points = Some(50);
+    let fleet = fleet::Fleet::start(cfg).unwrap();
+    fleet.wait_all_acked(Duration::from_secs(30)).await.unwrap();
+    let report = fleet.stop(Duration::from_secs(5)).await;
+    let v = acked_in_db(&db, &report.acked, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(v.is_perfect(), "{v:?}");
+
+    let t = Instant::now();
+    let status = ingest.terminate(Duration::from_secs(25)).unwrap();
+    let took = t.elapsed();
+    println!("SIGTERM with nothing left to write: exited in {took:?}");
+    assert!(status.success(), "exit status {status}\n{}", ingest.log());
+    assert!(
+        took < Duration::from_secs(1),
+        "an idle stop took {took:?}\n{}",
+        ingest.log()
+    );
+    let log = ingest.log();
+    assert!(
+        !log.lines().any(|l| l.contains("ERROR")),
+        "a normal stop logs no error:\n{log}"
+    );
+    db.drop_now().await.unwrap();
+}
+
 /// The newest WAL segment file and the length of its written part (preallocated zeros excluded).
 fn newest_segment(wal: &Path) -> (PathBuf, usize) {
     let mut segs: Vec<PathBuf> = std::fs::read_dir(wal)

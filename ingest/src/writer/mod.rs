@@ -93,6 +93,11 @@ impl Writer {
             }
             let batch = match self.collect(&mut reader, &shutdown).await {
                 Ok(b) => b,
+                // The WAL was closed (the drain) and every record in it was read: done.
+                Err(crate::wal::WalError::Closed) => {
+                    info!("writer drained the WAL");
+                    break;
+                }
                 Err(e) => {
                     error!(error = %e, "reading the WAL failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -176,7 +181,11 @@ impl Writer {
             let room = (self.opts.batch_max_rows - batch.rows.len()).max(1);
             let records = match tokio::time::timeout(wait, reader.next_batch(room.min(4096))).await
             {
-                Ok(r) => r?,
+                Ok(Ok(r)) => r,
+                // Closed after the last record: write what this batch holds first; the next
+                // call reports the end.
+                Ok(Err(crate::wal::WalError::Closed)) if !batch.is_empty() => break,
+                Ok(Err(e)) => return Err(e),
                 Err(_) => break,
             };
             if records.is_empty() {
