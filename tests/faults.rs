@@ -10,17 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use accoreboot_edge::harness::verify::acked_in_db;
-use accoreboot_edge::harness::{free_port, Ingest, IngestOptions, OwnServer, TestDb};
-
-fn fleet_cfg(port: u16, prefix: &str, devices: usize, rate: f64) -> fleet::FleetConfig {
-    let mut cfg = fleet::FleetConfig::new("127.0.0.1", port);
-    cfg.devices = devices;
-    cfg.rate_per_device = rate;
-    cfg.prefix = prefix.into();
-    cfg.reconnect_min = Duration::from_millis(50);
-    cfg.reconnect_max = Duration::from_millis(500);
-    cfg
-}
+use accoreboot_edge::harness::{free_port, quick_fleet, Ingest, IngestOptions, OwnServer, TestDb};
 
 fn start(url: &str, wal: PathBuf, extra: &[&str]) -> Ingest {
     let mut args: Vec<String> = vec!["--batch-linger".into(), "50ms".into()];
@@ -52,7 +42,7 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let ingest = start(&db.url, dir.path().join("wal"), &[]);
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "outage-", 20, 20.0)).unwrap();
+    let fleet = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "outage-", 20, 20.0)).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     server.stop().unwrap();
@@ -99,7 +89,7 @@ async fn database_dropped_and_recreated_empty_gets_its_schema_back() {
     let dir = tempfile::tempdir().unwrap();
     let ingest = start(&db.url, dir.path().join("wal"), &[]);
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "recreate-", 10, 20.0)).unwrap();
+    let fleet = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "recreate-", 10, 20.0)).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Drop and recreate the database under load (what preprod's `db stop|start` does).
@@ -159,7 +149,7 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
         dir.path().join("wal"),
         &["--wal-budget", "1MiB", "--wal-segment-size", "64KiB"],
     );
-    let mut cfg = fleet_cfg(ingest.mqtt_port, "budget-", 20, 100.0);
+    let mut cfg = quick_fleet(ingest.mqtt_port, "budget-", 20, 100.0);
     cfg.max_points = Some(1500);
     let fleet = fleet::Fleet::start(cfg).unwrap();
 
@@ -207,7 +197,7 @@ async fn sigterm_under_load_exits_zero_within_the_deadline_and_loses_nothing() {
         &["--shutdown-deadline", "8s"],
     );
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "term-", 30, 30.0)).unwrap();
+    let fleet = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "term-", 30, 30.0)).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let t = Instant::now();
     let status = ingest.terminate(Duration::from_secs(20)).unwrap();
@@ -242,7 +232,7 @@ async fn sigterm_when_everything_is_written_exits_at_once_without_errors() {
     );
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
     // Some traffic the writer catches up with, then quiet.
-    let mut cfg = fleet_cfg(ingest.mqtt_port, "idle-", 10, 50.0);
+    let mut cfg = quick_fleet(ingest.mqtt_port, "idle-", 10, 50.0);
     cfg.max_points = Some(50);
     let fleet = fleet::Fleet::start(cfg).unwrap();
     fleet.wait_all_acked(Duration::from_secs(30)).await.unwrap();
@@ -305,7 +295,7 @@ fn newest_segment(wal: &Path) -> (PathBuf, usize) {
 }
 
 async fn publish_points(port: u16, device: &str, n: i64) {
-    let mut cfg = fleet_cfg(port, device, 1, 200.0);
+    let mut cfg = quick_fleet(port, device, 1, 200.0);
     cfg.max_points = Some(n as u64);
     let fleet = fleet::Fleet::start(cfg).unwrap();
     fleet.wait_all_acked(Duration::from_secs(30)).await.unwrap();
@@ -426,7 +416,7 @@ async fn local_reboot_scenario_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut ingest = start(&db.url, dir.path().join("wal"), &[]);
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "reboot-", 50, 10.0)).unwrap();
+    let fleet = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "reboot-", 50, 10.0)).unwrap();
     let rounds = if soak > 0 { (soak / 10).max(1) } else { 2 };
     for round in 0..rounds {
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -10,17 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use accoreboot_edge::harness::verify::acked_in_db;
-use accoreboot_edge::harness::{Ingest, IngestOptions, TestDb};
-
-fn fleet_cfg(port: u16, prefix: &str, devices: usize, rate: f64) -> fleet::FleetConfig {
-    let mut cfg = fleet::FleetConfig::new("127.0.0.1", port);
-    cfg.devices = devices;
-    cfg.rate_per_device = rate;
-    cfg.prefix = prefix.into();
-    cfg.reconnect_min = Duration::from_millis(50);
-    cfg.reconnect_max = Duration::from_millis(500);
-    cfg
-}
+use accoreboot_edge::harness::{quick_fleet, Ingest, IngestOptions, TestDb};
 
 fn opts(url: &str, wal: PathBuf, extra: &[&str]) -> IngestOptions {
     let mut args: Vec<String> = vec!["--batch-linger".into(), "50ms".into()];
@@ -132,7 +122,7 @@ async fn a_full_wal_volume_turns_readiness_off_and_back_on_by_itself() {
     ))
     .unwrap();
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
-    let fleet = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "full-", 50, 20.0)).unwrap();
+    let fleet = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "full-", 50, 20.0)).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Another file takes the whole volume.
@@ -178,7 +168,7 @@ async fn a_full_wal_volume_turns_readiness_off_and_back_on_by_itself() {
     );
 
     // And it takes positions again.
-    let mut cfg = fleet_cfg(ingest.mqtt_port, "after-", 10, 20.0);
+    let mut cfg = quick_fleet(ingest.mqtt_port, "after-", 10, 20.0);
     cfg.max_points = Some(20);
     let after = fleet::Fleet::start(cfg).unwrap();
     after.wait_all_acked(Duration::from_secs(30)).await.unwrap();
@@ -209,7 +199,7 @@ async fn more_trackers_than_descriptors_keeps_the_writer_http_and_logs_working()
             .unwrap();
     ingest.wait_ready(Duration::from_secs(30)).unwrap();
 
-    let crowd = fleet::Fleet::start(fleet_cfg(ingest.mqtt_port, "crowd-", 300, 10.0)).unwrap();
+    let crowd = fleet::Fleet::start(quick_fleet(ingest.mqtt_port, "crowd-", 300, 10.0)).unwrap();
     // Let the crowd take every descriptor it can.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let log_before = ingest.log().lines().count();
@@ -248,7 +238,7 @@ async fn more_trackers_than_descriptors_keeps_the_writer_http_and_logs_working()
     let crowd = crowd.stop(Duration::from_secs(3)).await;
 
     // A second wave right after the crowd left.
-    let mut cfg = fleet_cfg(ingest.mqtt_port, "wave-", 40, 20.0);
+    let mut cfg = quick_fleet(ingest.mqtt_port, "wave-", 40, 20.0);
     cfg.max_points = Some(1);
     let started = Instant::now();
     let wave = fleet::Fleet::start(cfg).unwrap();
