@@ -5,6 +5,8 @@
 //! - a login refused for load says "retry later": the connection-rate limit answers "server
 //!   unavailable" (3) in 3.1.1 and "connection rate exceeded" (0x9F) in MQTT 5, the connection
 //!   limit "server busy" (0x89), never "not authorized";
+//! - with the database down, a tracker whose secret is not cached is told "server unavailable"
+//!   (3 / 0x88), while one verified before keeps getting in;
 //! - an account whose hash is still argon2id logs in and its hash is replaced by the fast one.
 
 mod security_support;
@@ -12,7 +14,7 @@ mod security_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accoreboot_edge::harness::TestDb;
+use accoreboot_edge::harness::{OwnServer, TestDb};
 use ingest::auth::{Kind, Registry, Scheme};
 use security_support::{metric, start, v4, v5};
 
@@ -176,6 +178,48 @@ async fn the_connection_limit_answers_server_busy_in_mqtt_5() {
         other => panic!("second connection: {:?}", other.err()),
     }
     drop((first, ingest));
+    db.drop_now().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_database_down_an_unverified_login_is_told_server_unavailable() {
+    // A database server of this test's own, stopped in the middle.
+    let (server, admin) = OwnServer::start(55444).unwrap();
+    let db = TestDb::create_on(&admin).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = start(&db, &dir, &[]);
+    let devices = accounts(&db, "down-", 3).await;
+    let port = ingest.mqtt_port;
+    let (known, known_secret) = &devices[0];
+    let session = v4::connect(v4::opts("c-known", port, known, known_secret))
+        .await
+        .unwrap();
+    drop(session);
+
+    server.stop().unwrap();
+    let (id, secret) = &devices[1];
+    match v4::connect(v4::opts("c-new4", port, id, secret)).await {
+        Err(v4::ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, v4::ConnectReturnCode::ServiceUnavailable)
+        }
+        other => panic!("3.1.1 login with the registry down: {:?}", other.err()),
+    }
+    let (id, secret) = &devices[2];
+    match v5::connect(v5::opts("c-new5", port, id, secret)).await {
+        Err(v5::ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, v5::ConnectReturnCode::ServerUnavailable)
+        }
+        other => panic!("MQTT 5 login with the registry down: {:?}", other.err()),
+    }
+    // A device verified before the outage is let in (availability over instant revocation).
+    let again = v4::connect(v4::opts("c-known2", port, known, known_secret)).await;
+    assert!(again.is_ok(), "{:?}", again.err());
+    assert_eq!(
+        metric(&ingest, "ingest_mqtt_auth_total", &["unavailable"]),
+        2.0
+    );
+    drop((again, ingest));
+    server.restart().unwrap();
     db.drop_now().await.unwrap();
 }
 
