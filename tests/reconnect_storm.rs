@@ -114,8 +114,14 @@ async fn a_login_refused_by_the_rate_limit_is_told_to_retry_in_both_versions() {
             Err(e) => panic!("neither accepted nor refused: {e:?}"),
         }
     }
-    assert_eq!(accepted.len(), 1, "refusals: {codes:?}");
-    assert_eq!(codes, vec![v4::ConnectReturnCode::ServiceUnavailable; 4]);
+    // One per second: the burst gets one in (two if it straddled a second on a loaded
+    // machine); every other login is told to retry.
+    assert!((1..=2).contains(&accepted.len()), "refusals: {codes:?}");
+    assert_eq!(
+        codes,
+        vec![v4::ConnectReturnCode::ServiceUnavailable; 5 - accepted.len()]
+    );
+    let refused_v3 = codes.len();
 
     // MQTT 5: "connection rate exceeded".
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -137,14 +143,14 @@ async fn a_login_refused_by_the_rate_limit_is_told_to_retry_in_both_versions() {
             Err(e) => panic!("neither accepted nor refused: {e:?}"),
         }
     }
-    assert_eq!(accepted5.len(), 1, "refusals: {codes:?}");
+    assert!((1..=2).contains(&accepted5.len()), "refusals: {codes:?}");
     assert_eq!(
         codes,
-        vec![v5::ConnectReturnCode::ConnectionRateExceeded; 4]
+        vec![v5::ConnectReturnCode::ConnectionRateExceeded; 5 - accepted5.len()]
     );
     assert_eq!(
         metric(&ingest, "ingest_mqtt_auth_total", &["connection_rate"]),
-        8.0
+        (refused_v3 + codes.len()) as f64
     );
 
     // Wrong credentials are still "bad user name or password", never "retry".
