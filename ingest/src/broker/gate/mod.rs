@@ -10,6 +10,10 @@
 //! reloaded without rebinding), and opens each relayed connection with a PROXY protocol v2 header
 //! so the broker sees the device's own address. The cost is a loopback hop per message and two
 //! more file descriptors per connection; `cargo bench --bench gate` measures it.
+//!
+//! Also here: accepting stops while open descriptors reach the reserve of the budget
+//! (`super::fd_limit`), a relay closes both sides as soon as either side closes, and the
+//! CONNACK of a login refused for load is made to say "retry later" (`refusal`, ADR 0003).
 
 mod proxy_header;
 pub mod refusal;
