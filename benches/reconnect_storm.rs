@@ -15,17 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use accoreboot_edge::harness::{env_or, Ingest, IngestOptions, TestDb};
+use accoreboot_edge::harness::{env_or, wait_until, Ingest, IngestOptions, TestDb};
 use ingest::auth::{Kind, Registry};
-
-/// Sum of the samples of `name` whose labels contain `part`.
-fn metric(ingest: &Ingest, name: &str, part: &str) -> f64 {
-    let (_, body) = ingest.http_get("/metrics").unwrap_or((0, String::new()));
-    body.lines()
-        .filter(|l| l.starts_with(name) && l.contains(part))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
-}
 
 fn outcomes(ingest: &Ingest) -> String {
     let (_, body) = ingest.http_get("/metrics").unwrap_or((0, String::new()));
@@ -34,17 +25,6 @@ fn outcomes(ingest: &Ingest) -> String {
         .map(|l| l.trim_start_matches("ingest_mqtt_auth_total"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-async fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if f() {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
 }
 
 fn raise_open_files_limit() {
@@ -122,7 +102,7 @@ async fn main() {
         }));
         let fleet = fleet::Fleet::start(cfg).expect("fleet");
         let stats = fleet.stats();
-        let all_in = wait(Duration::from_secs(120), || {
+        let all_in = wait_until(Duration::from_secs(120), || {
             stats.connected() as usize == devices
         })
         .await;
@@ -144,14 +124,14 @@ async fn main() {
         let killed = Instant::now();
         ingest.restart().expect("restart after the kill");
         let restarted = Instant::now();
-        let back = wait(Duration::from_secs(300), || {
+        let back = wait_until(Duration::from_secs(300), || {
             stats.connected() as usize == devices
         })
         .await;
         // Every point generated until the last tracker was back (during the outage they were
         // buffered by the trackers) must then be acknowledged.
         let generated_when_back = stats.snapshot().generated.max(generated_at_kill);
-        let acked = wait(Duration::from_secs(300), || {
+        let acked = wait_until(Duration::from_secs(300), || {
             stats.acked_points() >= generated_when_back
         })
         .await
@@ -175,7 +155,7 @@ async fn main() {
         println!(
             "[{label}] logins by outcome after the restart: {}; limit refusals: {}; failed connects and lost connections seen by the trackers: {}",
             outcomes(&ingest),
-            metric(&ingest, "ingest_mqtt_limit_refusals_total", ""),
+            ingest.metric("ingest_mqtt_limit_refusals_total"),
             snap.errors - errors_before
         );
         let report = fleet.stop(Duration::from_secs(20)).await;

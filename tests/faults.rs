@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use accoreboot_edge::harness::verify::acked_in_db;
-use accoreboot_edge::harness::{free_port, quick_fleet, Ingest, IngestOptions, OwnServer, TestDb};
+use accoreboot_edge::harness::{
+    free_port, quick_fleet, wait_until, Ingest, IngestOptions, OwnServer, TestDb,
+};
 
 fn start(url: &str, wal: PathBuf, extra: &[&str]) -> Ingest {
     let mut args: Vec<String> = vec!["--batch-linger".into(), "50ms".into()];
@@ -22,17 +24,6 @@ fn start(url: &str, wal: PathBuf, extra: &[&str]) -> Ingest {
         allow_anonymous: true,
     })
     .unwrap()
-}
-
-async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,7 +42,8 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
     assert!(
         wait_until(Duration::from_secs(20), || ingest.metric("ingest_db_up")
             == 0.0)
-        .await,
+        .await
+        .is_some(),
         "ingest_db_up never went to 0"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -70,7 +62,8 @@ async fn database_stopped_under_load_then_started_loses_nothing() {
             ingest.http_get("/readyz"),
             Ok((200, _))
         ))
-        .await,
+        .await
+        .is_some(),
         "never ready again"
     );
     let report = fleet.stop(Duration::from_secs(20)).await;
@@ -158,7 +151,8 @@ async fn wal_budget_stops_acknowledgements_until_the_database_drains_it() {
         wait_until(Duration::from_secs(60), || ingest
             .metric("ingest_messages_total{outcome=\"refused_budget\"}")
             > 0.0)
-        .await,
+        .await
+        .is_some(),
         "the budget was never reached"
     );
     let plateau = fleet.stats().acked_points();

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use accoreboot_edge::harness::verify::acked_in_db;
-use accoreboot_edge::harness::{quick_fleet, Ingest, IngestOptions, TestDb};
+use accoreboot_edge::harness::{quick_fleet, wait_until, Ingest, IngestOptions, TestDb};
 
 fn opts(url: &str, wal: PathBuf, extra: &[&str]) -> IngestOptions {
     let mut args: Vec<String> = vec!["--batch-linger".into(), "50ms".into()];
@@ -21,17 +21,6 @@ fn opts(url: &str, wal: PathBuf, extra: &[&str]) -> IngestOptions {
         args,
         allow_anonymous: true,
     }
-}
-
-async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if f() {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
 }
 
 /// A tmpfs of `size` mounted on `at`, unmounted on drop.

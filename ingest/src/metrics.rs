@@ -95,20 +95,13 @@ pub const ACCEPT_ERRORS: &str = "ingest_accept_errors_total";
 /// Installs the global recorder, describes every metric and starts the upkeep thread (every
 /// [`UPKEEP_EVERY`]); returns the handle that renders them.
 pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
-    install_with_upkeep(UPKEEP_EVERY)
-}
-
-/// [`install`] with another upkeep interval (tests use a short one).
-pub fn install_with_upkeep(
-    every: Duration,
-) -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ])?
         .install_recorder()?;
     describe();
-    start_upkeep(handle.clone(), every);
+    start_upkeep(handle.clone(), UPKEEP_EVERY);
     Ok(handle)
 }
 

@@ -21,6 +21,21 @@ pub fn quick_fleet(port: u16, prefix: &str, devices: usize, rate: f64) -> fleet:
     cfg
 }
 
+/// Polls `f` every 50 ms until it holds or `timeout` passes; how long it took when it held.
+pub async fn wait_until(
+    timeout: std::time::Duration,
+    mut f: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        if f() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// A bench or demo setting from the environment, or its default when unset or unparsable.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

@@ -5,8 +5,9 @@
 //! served in time are told quickly, back off and retry, while the others get in.
 //!
 //! The expected wait is (logins queued ahead − free slots + 1) × the recent verification time
-//! ÷ the slots. A login takes its place in the queue before its registry query, so that a
-//! burst of logins arriving together counts itself.
+//! ÷ the slots. A login takes its place in the queue (`reserve`) as soon as it knows it needs
+//! argon2, so that a burst of logins arriving together counts itself. Only accounts with a
+//! chosen secret get here: generated secrets have the fast scheme (see `secret`).
 //! The verification time is a moving average of what the verifications here took (wall time,
 //! so it includes the contention of a loaded machine), seeded at construction by timing one
 //! hash so that the very first storm after a restart is already predicted.
@@ -116,9 +117,8 @@ impl VerifyGate {
     }
 
     /// Takes a place in the queue for a slot, or refuses at once when the expected wait is
-    /// longer than `bound`. Taken before the registry query, so that logins arriving together
-    /// count each other; dropping the reservation (no verification needed after all) gives
-    /// the place back.
+    /// longer than `bound`, so that logins arriving together count each other; dropping the
+    /// reservation (no verification needed after all) gives the place back.
     pub fn reserve(&self, bound: Duration) -> Result<Reservation<'_>, Busy> {
         let ahead = self.queued.fetch_add(1, Ordering::Relaxed);
         let place = Reservation { gate: self };

@@ -158,25 +158,20 @@ impl FdBudget {
     /// own connections, which is where descriptors come and go.
     pub async fn watch(self: Arc<Self>, health: Arc<Health>) {
         metrics::gauge!(m::FD_LIMIT).set(self.limit as f64);
+        let usable = self.limit.saturating_sub(self.reserve);
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sample: Option<tokio::time::Instant> = None;
         loop {
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.sample()).await;
-            let open = self.open_estimate();
-            metrics::gauge!(m::FD_OPEN).set(open as f64);
-            health.set_descriptors_low(!self.has_room());
-            let usable = self.limit.saturating_sub(self.reserve);
-            let next = if open.saturating_mul(2) > usable {
-                SAMPLE_EVERY
-            } else {
-                SAMPLE_EVERY_IDLE
-            };
-            // Between samples, keep the gauge and readiness moving with the estimate.
-            let until = tokio::time::Instant::now() + next;
-            while tokio::time::Instant::now() < until {
-                tokio::time::sleep(SAMPLE_EVERY).await;
-                metrics::gauge!(m::FD_OPEN).set(self.open_estimate() as f64);
-                health.set_descriptors_low(!self.has_room());
+            tick.tick().await;
+            let busy = self.open_estimate().saturating_mul(2) > usable;
+            if busy || last_sample.is_none_or(|t| t.elapsed() >= SAMPLE_EVERY_IDLE) {
+                let me = self.clone();
+                let _ = tokio::task::spawn_blocking(move || me.sample()).await;
+                last_sample = Some(tokio::time::Instant::now());
             }
+            metrics::gauge!(m::FD_OPEN).set(self.open_estimate() as f64);
+            health.set_descriptors_low(!self.has_room());
         }
     }
 }

@@ -152,10 +152,10 @@ async fn accept_loop(listener: TcpListener, local: SocketAddr, route: Arc<Route>
                     );
                 }
             }
+            // Closed connections give their descriptors back to the estimate at once, and the
+            // budget's watcher recounts every 500 ms while this close to the limit.
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-            let budget = route.budget.clone();
-            let _ = tokio::task::spawn_blocking(move || budget.sample()).await;
             continue;
         }
         if route.budget.set_paused(false) {

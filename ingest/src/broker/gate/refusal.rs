@@ -76,6 +76,21 @@ impl Refusals {
         }
     }
 
+    /// The code that replaces refusal `code` in the CONNACK (MQTT 5 when `v5`) to the client
+    /// at `peer`, when it is "not authorized" and a load refusal was noted for that client;
+    /// the note is used up.
+    pub fn replacement(&self, peer: SocketAddr, v5: bool, code: u8) -> Option<u8> {
+        let not_authorized = if v5 {
+            V5_NOT_AUTHORIZED
+        } else {
+            V3_NOT_AUTHORIZED
+        };
+        if code != not_authorized {
+            return None;
+        }
+        self.take(peer)?.rewrite(v5, code)
+    }
+
     /// Takes the note about `peer`, if any (the gate, at the CONNACK or when the connection
     /// ends).
     pub fn take(&self, peer: SocketAddr) -> Option<LoadRefusal> {
@@ -86,13 +101,13 @@ impl Refusals {
         notes.remove(&peer)
     }
 
-    /// Notes held now (for tests).
-    pub fn len(&self) -> usize {
-        self.notes.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
+    /// No note held (for tests).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 }
 

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::refusal::{Refusals, V3_NOT_AUTHORIZED, V5_NOT_AUTHORIZED};
+use super::refusal::Refusals;
 
 /// What the broker speaks before MQTT on this connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,16 +194,7 @@ impl Scanner {
 
     fn rewrite(&self, v5: bool, code: u8) -> Option<u8> {
         let (refusals, peer) = self.refusals.as_ref()?;
-        // Look the note up only for the code it can replace.
-        let replaceable = if v5 {
-            code == V5_NOT_AUTHORIZED
-        } else {
-            code == V3_NOT_AUTHORIZED
-        };
-        if !replaceable {
-            return None;
-        }
-        refusals.take(*peer)?.rewrite(v5, code)
+        refusals.replacement(*peer, v5, code)
     }
 }
 
