@@ -225,8 +225,10 @@ async fn with_the_database_down_an_unverified_login_is_told_server_unavailable()
         2.0
     );
     drop((again, ingest));
+    // Leave nothing running: back up to drop the test database, then stopped.
     server.restart().unwrap();
     db.drop_now().await.unwrap();
+    server.stop().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
